@@ -1,0 +1,12 @@
+"""`tissue-mib bench ...`: one file per benchmark, each with `register(bench_app)`."""
+
+import typer
+
+from tissue_mib.cli.main import _register_all
+
+bench_app = typer.Typer(help="Benchmarks: sim, mfeat, emotion, sentiment, cxr, her2st, perf.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    _register_all(bench_app, "tissue_mib.cli.bench")
+    app.add_typer(bench_app, name="bench")

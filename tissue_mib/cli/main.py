@@ -1,0 +1,77 @@
+"""The `tissue-mib` command line.
+
+Every module in `tissue_mib.cli` (and `tissue_mib.cli.bench`) that defines
+`register(app: typer.Typer)` adds its command(s); one file per command.
+Exit codes: 0 success, 2 bad input (one line on stderr), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pkgutil
+import sys
+
+import typer
+
+from tissue_mib.errors import InputError
+from tissue_mib.settings import settings
+
+_app = typer.Typer(
+    name="tissue-mib",
+    help="Find abnormal tissue in spatial transcriptomics (genes + H&E) with multimodal information-bottleneck models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@_app.callback()
+def _main(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, warnings only."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    """tissue-mib: train on healthy sections, score new ones, benchmark the methods."""
+    if quiet:
+        settings.progress = False
+    level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+
+
+def _register_all(app: typer.Typer, package: str) -> None:
+    pkg = importlib.import_module(package)
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("_") or info.name == "main":
+            continue
+        module = importlib.import_module(f"{package}.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+
+
+_register_all(_app, "tissue_mib.cli")
+
+
+def app() -> None:
+    """Console-script entry point: runs the typer app and maps errors to exit codes."""
+    try:
+        _app(standalone_mode=False)
+    except InputError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except typer.Exit as ex:
+        sys.exit(ex.exit_code)
+    except Exception as err:  # noqa: BLE001 - the top level must turn any failure into exit 1
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        if os.environ.get("TISSUE_MIB_DEBUG"):
+            raise
+        typer.echo(f"internal error: {type(err).__name__}: {err} (set TISSUE_MIB_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)

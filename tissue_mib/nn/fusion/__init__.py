@@ -1,0 +1,1 @@
+"""tissue_mib.nn.fusion"""

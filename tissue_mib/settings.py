@@ -1,0 +1,36 @@
+"""Process-wide settings: verbosity (progress bars) and the default device.
+
+`settings.progress` turns every progress bar off when False (the CLI's `--quiet`, or the
+environment variable TISSUE_MIB_QUIET=1). Library code logs through `logging`, never print.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+logger = logging.getLogger("tissue_mib")
+
+
+@dataclass
+class Settings:
+    progress: bool = field(default_factory=lambda: os.environ.get("TISSUE_MIB_QUIET", "") in ("", "0"))
+
+
+settings = Settings()
+
+
+def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, leave: bool = False, **kw) -> Iterator[T]:
+    """Wrap `iterable` in a tqdm bar unless progress is turned off (settings.progress)."""
+    return tqdm(iterable, desc=desc, total=total, leave=leave, disable=not settings.progress, dynamic_ncols=True, **kw)
+
+
+def progress_bar(*, desc: str, total: int | None = None, leave: bool = False, **kw) -> tqdm:
+    """A manual tqdm bar (call .update/.set_postfix) that honours settings.progress."""
+    return tqdm(desc=desc, total=total, leave=leave, disable=not settings.progress, dynamic_ncols=True, **kw)
