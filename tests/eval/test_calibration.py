@@ -1,0 +1,86 @@
+"""Split-conformal p-values, BH q-values and labels."""
+
+import numpy as np
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from tissue_mib.calibration import bh_qvalues, conformal_pvalues, label_at, score_threshold
+from tissue_mib.errors import InputError
+
+
+def test_pvalues_uniform_under_exchangeability():
+    # marginal validity: a fresh calibration set per trial; p is uniform on {1/(n+1), ..., 1},
+    # and subtracting U/(n+1) makes it exactly Uniform(0, 1)
+    rng = np.random.default_rng(0)
+    n_trials, n_calib = 4000, 49
+    draws = rng.gamma(2.0, size=(n_trials, n_calib + 1))
+    p = np.array([conformal_pvalues(row[:1], row[1:])[0] for row in draws])
+    assert p.min() >= 1 / (n_calib + 1) and p.max() <= 1.0
+    assert stats.kstest(p - rng.uniform(size=n_trials) / (n_calib + 1), "uniform").pvalue > 0.01
+    # one large calibration set: the test p-values are close to uniform too
+    p = conformal_pvalues(rng.gamma(2.0, size=2000), rng.gamma(2.0, size=50000))
+    assert stats.kstest(p, "uniform").pvalue > 0.01
+
+
+def test_pvalues_small_for_shifted_scores():
+    rng = np.random.default_rng(1)
+    p = conformal_pvalues(rng.normal(5, 1, size=200), rng.normal(size=1000))
+    assert np.median(p) < 0.01
+
+
+def test_pvalue_formula_and_ties():
+    calib = np.array([1.0, 2.0, 2.0, 3.0])
+    p = conformal_pvalues([2.0, 0.0, 5.0, 3.0], calib)
+    # ties count as >= : 2.0 has three calibration scores >= it
+    np.testing.assert_allclose(p, [(1 + 3) / 5, (1 + 4) / 5, 1 / 5, (1 + 1) / 5])
+
+
+def test_empty_calibration_raises():
+    with pytest.raises(InputError, match="calibration"):
+        conformal_pvalues([1.0, 2.0], [])
+
+
+def test_nan_scores_raise():
+    with pytest.raises(InputError, match="non-finite"):
+        conformal_pvalues([1.0, np.nan], [1.0, 2.0])
+
+
+def test_bh_matches_statsmodels():
+    rng = np.random.default_rng(2)
+    p = np.concatenate([rng.uniform(size=300), rng.uniform(0, 0.001, size=30), [0.5, 0.5, 0.5]])
+    q = bh_qvalues(p)
+    expected = multipletests(p, method="fdr_bh")[1]
+    np.testing.assert_allclose(q, expected, rtol=1e-12)
+    order = np.argsort(p)
+    assert np.all(np.diff(q[order]) >= -1e-15)
+    assert q.max() <= 1.0
+
+
+def test_bh_rejects_out_of_range():
+    with pytest.raises(InputError, match="outside"):
+        bh_qvalues([0.2, 1.5])
+
+
+def test_labels_and_threshold_agree():
+    rng = np.random.default_rng(3)
+    calib = rng.normal(size=400)
+    scores = np.concatenate([rng.normal(size=200), rng.normal(4, 0.5, size=40)])
+    q = bh_qvalues(conformal_pvalues(scores, calib))
+    lab = label_at(q, 0.05)
+    assert list(lab.categories) == ["normal", "anomalous"]
+    thr = score_threshold(scores, q, 0.05)
+    np.testing.assert_array_equal(np.asarray(lab) == "anomalous", scores >= thr)
+    assert 30 <= (np.asarray(lab) == "anomalous").sum() <= 45
+
+
+def test_nothing_flagged_gives_infinite_threshold():
+    q = np.ones(5)
+    assert score_threshold(np.arange(5.0), q, 0.05) == float("inf")
+    assert list(label_at(q).categories) == ["normal", "anomalous"]
+
+
+@pytest.mark.parametrize("fdr", [0.0, 1.0, -0.1])
+def test_bad_fdr(fdr):
+    with pytest.raises(InputError, match="fdr"):
+        label_at([0.1], fdr)

@@ -1,0 +1,82 @@
+"""Thresholds without labels: split-conformal p-values, Benjamini–Hochberg q-values, labels.
+
+Scores follow the convention "higher = more anomalous". The calibration scores are those of
+healthy spots held out at training (whole sections or spatial blocks, never graph neighbours
+of training spots), so under exchangeability a healthy spot's p-value is uniform on
+{1/(n+1), ..., 1}.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tissue_mib.errors import InputError
+
+LABELS = ("normal", "anomalous")
+
+
+def _as_scores(values, *, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{name}: {int(np.sum(~np.isfinite(arr)))} non-finite value(s) (NaN or inf)")
+    return arr
+
+
+def conformal_pvalues(scores, calib_scores) -> np.ndarray:
+    """Split-conformal p-values, (N,) float64 in (0, 1].
+
+    p_i = (1 + #{calib >= s_i}) / (n_calib + 1); ties count against the test spot (conservative).
+    """
+    s = _as_scores(scores, name="scores")
+    c = _as_scores(calib_scores, name="calibration scores")
+    if c.size == 0:
+        raise InputError("calibration scores: empty (the model holds no held-out healthy scores)")
+    c_sorted = np.sort(c)
+    n_ge = c.size - np.searchsorted(c_sorted, s, side="left")
+    return (1.0 + n_ge) / (c.size + 1.0)
+
+
+def bh_qvalues(p) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q-values), (N,) float64, monotone in p, capped at 1."""
+    p = _as_scores(p, name="p-values")
+    if np.any((p < 0) | (p > 1)):
+        raise InputError("p-values: values outside [0, 1]")
+    m = p.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="mergesort")
+    ranked = p[order] * m / np.arange(1, m + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    q = np.empty(m)
+    q[order] = np.minimum(ranked, 1.0)
+    return q
+
+
+def _check_fdr(fdr: float) -> float:
+    fdr = float(fdr)
+    if not 0.0 < fdr < 1.0:
+        raise InputError(f"fdr: {fdr} is not in (0, 1)")
+    return fdr
+
+
+def label_at(q, fdr: float = 0.05) -> pd.Categorical:
+    """Categorical labels `normal`/`anomalous` (both categories always present): anomalous iff q <= fdr."""
+    fdr = _check_fdr(fdr)
+    q = _as_scores(q, name="q-values")
+    return pd.Categorical.from_codes((q <= fdr).astype(np.int8), categories=list(LABELS))
+
+
+def score_threshold(scores, q, fdr: float = 0.05) -> float:
+    """The raw score at which the label flips: the lowest score with q <= fdr (inf when none is flagged).
+
+    Because q is monotone in p and p is non-increasing in the score, the flagged spots are
+    exactly those with score >= this value.
+    """
+    fdr = _check_fdr(fdr)
+    s = _as_scores(scores, name="scores")
+    q = _as_scores(q, name="q-values")
+    if s.shape != q.shape:
+        raise InputError(f"scores and q-values: lengths differ ({s.size} vs {q.size})")
+    flagged = q <= fdr
+    return float(s[flagged].min()) if flagged.any() else float("inf")
