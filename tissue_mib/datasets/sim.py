@@ -1,0 +1,96 @@
+"""SIM-I, SIM-II, SIM-III: the OMIB paper's synthetic two-modality data (appendix F).
+
+x1 = [a0; b0; a1; b1], x2 = [a0; b0; a2; b2], every block standard Gaussian;
+a0 (d0) and b0 (d'0) are shared, a1/b1 only in x1, a2/b2 only in x2. The label is
+y = 1[<delta, [a0; a1; a2]> > 0] with delta ~ N(0, I): the a-blocks are task-relevant,
+the b-blocks superfluous. The sizes of b1 and b2 are lost in our copy of the paper; they
+default to d11 and d21 (DESIGN.md section 6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from tissue_mib.errors import InputError
+
+#: (d11, d21) = sizes of a1 and a2 per data set.
+SIM_SIZES: dict[str, tuple[int, int]] = {"I": (500, 100), "II": (100, 500), "III": (300, 300)}
+
+
+@dataclass
+class SimData:
+    """One SIM data set split 9:1; every array is float32 with rows aligned.
+
+    `x1`, `x2`: the two modalities (N, d); `authentic`: the true task-relevant blocks
+    [a0; a1; a2] (N, d0 + d11 + d21); `y`: int64 (N,) in {0, 1}; `train`, `test`: row indices.
+    `blocks[name]` = (modality, start, stop) column ranges of every block.
+    """
+
+    x1: np.ndarray
+    x2: np.ndarray
+    authentic: np.ndarray
+    y: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    blocks: dict[str, tuple[str, int, int]]
+    params: dict
+
+
+def make_sim(
+    kind: str = "I",
+    *,
+    n: int = 10_000,
+    d0: int = 200,
+    d0_superfluous: int = 200,
+    b1: int | None = None,
+    b2: int | None = None,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+) -> SimData:
+    """Generate SIM-`kind` (`"I"`, `"II"` or `"III"`) with `n` samples, deterministic in `seed`.
+
+    `d0` = size of a0, `d0_superfluous` = size of b0, `b1`/`b2` = sizes of the superfluous
+    private blocks (default: d11 and d21). The split is stratified by y.
+    """
+    key = str(kind).upper().removeprefix("SIM-")
+    if key not in SIM_SIZES:
+        raise InputError(f"unknown SIM data set {kind!r} (field kind); choose one of SIM-I, SIM-II, SIM-III")
+    if n < 20:
+        raise InputError(f"SIM needs at least 20 samples, got n={n} (field n)")
+    if not 0.0 < test_fraction < 1.0:
+        raise InputError(f"test_fraction must be in (0, 1), got {test_fraction} (field test_fraction)")
+    d11, d21 = SIM_SIZES[key]
+    b1 = d11 if b1 is None else int(b1)
+    b2 = d21 if b2 is None else int(b2)
+    for name, size in (("d0", d0), ("d0_superfluous", d0_superfluous), ("b1", b1), ("b2", b2)):
+        if size < 0:
+            raise InputError(f"block size must be >= 0, got {name}={size} (field {name})")
+
+    rng = np.random.default_rng(seed)
+    a0, b0 = rng.standard_normal((n, d0)), rng.standard_normal((n, d0_superfluous))
+    a1, bb1 = rng.standard_normal((n, d11)), rng.standard_normal((n, b1))
+    a2, bb2 = rng.standard_normal((n, d21)), rng.standard_normal((n, b2))
+    authentic = np.concatenate([a0, a1, a2], axis=1)
+    delta = rng.standard_normal(authentic.shape[1])
+    y = (authentic @ delta > 0).astype(np.int64)
+
+    x1 = np.concatenate([a0, b0, a1, bb1], axis=1).astype(np.float32)
+    x2 = np.concatenate([a0, b0, a2, bb2], axis=1).astype(np.float32)
+    train, test = train_test_split(np.arange(n), test_size=test_fraction, stratify=y, random_state=seed)
+    train, test = np.sort(train), np.sort(test)
+    blocks = {
+        "a0": ("x1", 0, d0),
+        "b0": ("x1", d0, d0 + d0_superfluous),
+        "a1": ("x1", d0 + d0_superfluous, d0 + d0_superfluous + d11),
+        "b1": ("x1", d0 + d0_superfluous + d11, x1.shape[1]),
+        "a2": ("x2", d0 + d0_superfluous, d0 + d0_superfluous + d21),
+        "b2": ("x2", d0 + d0_superfluous + d21, x2.shape[1]),
+    }
+    params = {"kind": f"SIM-{key}", "n": n, "d0": d0, "d0_superfluous": d0_superfluous, "d11": d11,
+              "d21": d21, "b1": b1, "b2": b2, "test_fraction": test_fraction, "seed": seed}
+    return SimData(x1=x1, x2=x2, authentic=authentic.astype(np.float32), y=y, train=train, test=test,
+                   blocks=blocks, params=params)
+
