@@ -20,8 +20,9 @@ UNDETERMINED = "undetermined"
 PROTOCOLS = ("paper", "strict")
 
 
-def truth(adata, *, protocol: str) -> tuple[np.ndarray, np.ndarray]:
-    """Ground truth of a section: (y bool (N,), evaluable bool (N,)); y is False where not evaluable.
+def truth(adata, *, protocol: str) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """Ground truth of a section: (y bool (N,), evaluable bool (N,)); y is False where not evaluable;
+    (None, None) when the section carries no labels.
 
     Synthetic sections (`obs['anomaly_kind']`): anomalous = kind != 'normal', every spot evaluable.
     her2st (`obs['pathologist_label']`): anomalous = invasive cancer or cancer in situ; protocol
@@ -37,7 +38,7 @@ def truth(adata, *, protocol: str) -> tuple[np.ndarray, np.ndarray]:
             raise InputError(f"obs['anomaly_kind']: {int(kind.isna().sum())} missing value(s)")
         return (kind != "normal").to_numpy(bool), np.ones(adata.n_obs, bool)
     if "pathologist_label" not in obs:
-        raise InputError("labels: neither obs['anomaly_kind'] nor obs['pathologist_label'] is present")
+        return None, None
     lab = obs["pathologist_label"].astype(object)
     known = set(TUMOUR) | set(NON_TUMOUR) | {UNDETERMINED}
     unknown = sorted(set(lab.dropna()) - known)
@@ -165,6 +166,8 @@ def evaluate_adata(adata, *, protocol: str, key: str = "tissue_mib_score", n_boo
     if key not in adata.obs:
         raise InputError(f"obs['{key}']: missing; score the section first")
     y, evaluable = truth(adata, protocol=protocol)
+    if y is None:
+        raise InputError("labels: neither obs['anomaly_kind'] nor obs['pathologist_label'] is present")
     flagged = adata.obs["tissue_mib_label"].to_numpy()[evaluable] if "tissue_mib_label" in adata.obs else None
     record = evaluate(adata.obs[key].to_numpy()[evaluable], y[evaluable], flagged=flagged, n_boot=n_boot, seed=seed)
     return {"protocol": protocol, **record}

@@ -112,8 +112,10 @@ def test_truth_missing_and_bad_labels():
     assert ev.tolist() == [True, False, True, True] and y.tolist() == [True, False, False, False]
     with pytest.raises(InputError, match="pathologist_label.*tumor"):
         truth(_adata(pathologist_label=["tumor"]), protocol="paper")
+    unlabelled = ad.AnnData(obs=pd.DataFrame({"tissue_mib_score": [0.5]}, index=["a"]))
+    assert truth(unlabelled, protocol="paper") == (None, None)
     with pytest.raises(InputError, match="labels"):
-        truth(ad.AnnData(obs=pd.DataFrame(index=["a"])), protocol="paper")
+        evaluate_adata(unlabelled, protocol="paper")
     with pytest.raises(InputError, match="protocol"):
         truth(a, protocol="loose")
 
