@@ -1,0 +1,208 @@
+"""The section catalogue: names (BC-A, NB-A..H, SYN-BC-A..D) -> data sources.
+
+The built-in `configs/sections.yaml` is merged with a user file (`catalogue=` or the
+environment variable TISSUE_MIB_CATALOGUE); the user file wins for the names it defines.
+Format and examples: docs/data-formats.md.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tissue_mib.errors import InputError
+
+CATALOGUE_ENV = "TISSUE_MIB_CATALOGUE"
+SYNTHETIC_ENV = "TISSUE_MIB_SYNTHETIC_DIR"
+BUILTIN = Path(__file__).resolve().parents[2] / "configs" / "sections.yaml"
+_RANGE = re.compile(r"^(?P<prefix>.*?)(?P<a>[A-Za-z]|\d+)\.\.(?P<b>.+)$")
+_ENTRY_KEYS = {"path", "root", "section", "image", "labels_dir", "layer"}
+
+
+@dataclass(frozen=True)
+class SectionRef:
+    """Where a named section lives: `path` (file or folder), `section` inside a multi-section
+    folder (her2st), and optional `image`, `labels_dir`, `layer` passed on to `io.read`."""
+
+    name: str
+    path: Path
+    section: str | None = None
+    image: Path | None = None
+    labels_dir: Path | None = None
+    layer: str | None = None
+
+
+def synthetic_dir() -> Path:
+    """Folder of the synthetic cohort: $TISSUE_MIB_SYNTHETIC_DIR or <user cache>/tissue-mib/synthetic."""
+    env = os.environ.get(SYNTHETIC_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("tissue-mib")) / "synthetic"
+
+
+def expand(token: str) -> list[str]:
+    """Expand a range: `NB-A..H` -> NB-A … NB-H, `S1..3` -> S1, S2, S3 (`NB-A..NB-H` also works)."""
+    m = _RANGE.match(token.strip())
+    if m is None:
+        return [token.strip()]
+    prefix, a, b = m["prefix"], m["a"], m["b"]
+    if b.startswith(prefix) and b != prefix:
+        b = b[len(prefix):]
+    if a.isdigit() and b.isdigit() and int(a) <= int(b):
+        width = len(a) if a.startswith("0") else 0
+        return [f"{prefix}{i:0{width}d}" for i in range(int(a), int(b) + 1)]
+    if len(a) == 1 and len(b) == 1 and a.isalpha() and b.isalpha() and a.islower() == b.islower() and a <= b:
+        return [f"{prefix}{chr(c)}" for c in range(ord(a), ord(b) + 1)]
+    raise InputError(f"bad section range {token!r}: use e.g. NB-A..H or S1..12")
+
+
+class Catalogue:
+    """Merged catalogue entries. `resolve(names)` turns names, ranges, lists and globs into SectionRefs."""
+
+    def __init__(self, files: Iterable[Path]):
+        self.entries: dict[str, dict] = {}
+        self.unavailable: dict[str, str] = {}
+        self.synthetic: list[str] = []
+        self._patterns: list[str] = []
+        for file in files:
+            self._load(Path(file))
+
+    def _load(self, file: Path) -> None:
+        if not file.is_file():
+            raise InputError(f"{file}: catalogue file not found")
+        try:
+            doc = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"{file}: not valid YAML ({' '.join(str(exc).split())})") from None
+        if not isinstance(doc, dict):
+            raise InputError(f"{file}: a catalogue is a mapping with 'sections' (and optional 'roots')")
+        base = file.parent
+        roots = {}
+        for key, spec in (doc.get("roots") or {}).items():
+            if not isinstance(spec, dict) or "path" not in spec:
+                raise InputError(f"{file}: roots.{key} needs a 'path'")
+            env = spec.get("env")
+            roots[key] = Path(os.environ[env]).expanduser() if env and os.environ.get(env) else base / Path(spec["path"]).expanduser()
+        for key, spec in (doc.get("sections") or {}).items():
+            if not isinstance(spec, dict) or not ({"path", "root"} & spec.keys()) or spec.keys() - _ENTRY_KEYS:
+                raise InputError(f"{file}: sections.{key} needs 'path' or 'root' (keys: {', '.join(sorted(_ENTRY_KEYS))})")
+            if "root" in spec and spec["root"] not in roots:
+                raise InputError(f"{file}: sections.{key} uses unknown root {spec['root']!r}")
+            self._patterns.append(str(key))
+            for name in expand(str(key)):
+                self.unavailable.pop(name, None)
+                self.entries[name] = {**spec, "_file": file, "_base": base, "_root": roots.get(spec.get("root"))}
+        for key, message in (doc.get("unavailable") or {}).items():
+            self._patterns.append(str(key))
+            for name in expand(str(key)):
+                if name not in self.entries:
+                    self.unavailable[name] = " ".join(str(message).split())
+        for key in doc.get("synthetic") or []:
+            self._patterns.append(str(key))
+            self.synthetic.extend(expand(str(key)))
+
+    def known(self) -> str:
+        """The known names as written in the catalogues (ranges kept short)."""
+        return ", ".join(dict.fromkeys(self._patterns))
+
+    def names(self) -> list[str]:
+        return list(dict.fromkeys([*self.entries, *self.unavailable, *self.synthetic]))
+
+    def resolve(self, names: str | Iterable[str]) -> list[SectionRef]:
+        tokens = [names] if isinstance(names, str | os.PathLike) else list(names)
+        refs: list[SectionRef] = []
+        for token in tokens:
+            for part in str(token).split(","):
+                part = part.strip()
+                if part:
+                    refs.extend(self._resolve_token(part))
+        if not refs:
+            raise InputError("no section names given")
+        return refs
+
+    def _resolve_token(self, token: str) -> list[SectionRef]:
+        if Path(token).expanduser().exists():
+            return [ref_for_path(Path(token).expanduser())]
+        if any(c in token for c in "*?["):
+            matched = fnmatch.filter(self.names(), token)
+            if matched:
+                return [self._ref(n) for n in matched]
+            paths = sorted(glob.glob(os.path.expanduser(token)))
+            if not paths:
+                raise InputError(f"{token}: matches no catalogue name and no file (known: {self.known()})")
+            return [ref_for_path(Path(p)) for p in paths]
+        if ".." in token and _RANGE.match(token):
+            return [self._ref(n) for n in expand(token)]
+        return [self._ref(token)]
+
+    def _ref(self, name: str) -> SectionRef:
+        if name in self.entries:
+            return self._entry_ref(name, self.entries[name])
+        if name in self.synthetic:
+            return _synthetic_ref(name)
+        if name in self.unavailable:
+            raise InputError(f"{name}: {self.unavailable[name]}")
+        raise InputError(f"unknown section {name!r}; known: {self.known()}; or give a path")
+
+    def _entry_ref(self, name: str, spec: dict) -> SectionRef:
+        base = spec["_base"]
+
+        def where(value):
+            return None if value is None else base / Path(str(value).format(name=name)).expanduser()
+
+        path = spec["_root"] if "root" in spec else where(spec["path"])
+        if not path.exists():
+            what = f"root {spec['root']!r} (set its env variable)" if "root" in spec else "path"
+            raise InputError(f"{name}: data not found at {path} ({spec['_file']}: {what})")
+        section = spec.get("section")
+        return SectionRef(
+            name=name,
+            path=path,
+            section=None if section is None else str(section).format(name=name),
+            image=where(spec.get("image")),
+            labels_dir=where(spec.get("labels_dir")),
+            layer=spec.get("layer"),
+        )
+
+
+def _synthetic_ref(name: str) -> SectionRef:
+    folder = synthetic_dir()
+    for path in (folder / f"{name}.h5ad", folder / name):
+        if path.exists():
+            return SectionRef(name=name, path=path)
+    raise InputError(f"{name}: synthetic section not found in {folder} (as {name}.h5ad or {name}/); run `tissue-mib demo-data` first")
+
+
+def ref_for_path(path: Path) -> SectionRef:
+    """A SectionRef for a plain path; its name is the file stem or folder name (parent of `outs`)."""
+    path = Path(path)
+    name = path.parent.name if path.name == "outs" else (path.stem if path.is_file() else path.name)
+    return SectionRef(name=name, path=path)
+
+
+def load(catalogue: str | os.PathLike | None = None) -> Catalogue:
+    """The built-in catalogue merged with `catalogue` or $TISSUE_MIB_CATALOGUE (if set)."""
+    files = [BUILTIN] if BUILTIN.is_file() else []
+    user = catalogue if catalogue is not None else os.environ.get(CATALOGUE_ENV)
+    if user:
+        files.append(Path(user).expanduser())
+    return Catalogue(files)
+
+
+def resolve(names: str | Iterable[str], *, catalogue: str | os.PathLike | None = None) -> list[SectionRef]:
+    """Names, ranges (`NB-A..H`), comma lists and globs (names or paths) -> SectionRefs in order.
+
+    Unknown names raise InputError listing the known ones; names the catalogue knows but
+    cannot serve (NB-A..H without a user catalogue, a missing synthetic cohort) say where to
+    get the data.
+    """
+    return load(catalogue).resolve(names)

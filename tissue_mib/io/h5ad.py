@@ -1,0 +1,152 @@
+"""`.h5ad` files following scanpy/squidpy conventions (one or several sections)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+from tissue_mib.errors import InputError
+from tissue_mib.io.images import SlideImage, is_blank
+from tissue_mib.io.section import gene_table
+from tissue_mib.io.validate import check_image_covers, check_not_empty, check_values
+
+logger = logging.getLogger(__name__)
+
+VISIUM_SPOT_UM = 55.0
+
+
+def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, image: str | os.PathLike | None = None) -> AnnData:
+    """Read an h5ad into the tissue-mib layout.
+
+    `layer` picks a layer (e.g. raw counts) as X. Non-integer X is recorded as normalised
+    (`metadata['is_normalised']`). `obsm['spatial']` is required. A file with several
+    libraries keeps `obs['library_id']`; otherwise the single `uns['spatial']` key (or the
+    file stem) is the library id. `image` attaches a full-resolution image to a single-library file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        adata = ad.read_h5ad(path)
+    except Exception as exc:  # noqa: BLE001 - h5py/anndata raise many types on corrupt files
+        raise InputError(f"{path}: cannot read h5ad ({type(exc).__name__}: {exc})") from None
+    where = str(path)
+    if layer is not None:
+        if layer not in adata.layers:
+            raise InputError(f"{path}: no layer {layer!r} (layers: {sorted(adata.layers) or 'none'})")
+        X = adata.layers[layer]
+        where = f"{path} layer {layer!r}"
+    else:
+        X = adata.X
+    if X is None:
+        raise InputError(f"{path}: X is empty; pick a layer with layer=")
+    if "spatial" not in adata.obsm:
+        raise InputError(f"{path}: has no obsm['spatial'] (spot coordinates); tissue-mib needs them for the spot graph and patches")
+    X = sp.csr_matrix(X, dtype=np.float32)
+    check_not_empty(*X.shape, where=where)
+    non_integer = check_values(X, where=where)
+    xy = np.asarray(adata.obsm["spatial"], dtype=np.float64)
+    if xy.ndim != 2 or xy.shape[1] != 2 or not np.all(np.isfinite(xy)):
+        raise InputError(f"{path}: obsm['spatial'] must be finite (N, 2) x, y coordinates, got shape {xy.shape}")
+
+    obs = adata.obs.copy()
+    spatial = dict(adata.uns.get("spatial", {}))
+    if "library_id" in obs:
+        libraries = [str(x) for x in pd.unique(obs["library_id"].astype(str))]
+    elif len(spatial) == 1:
+        libraries = [str(next(iter(spatial)))]
+    else:
+        libraries = [path.stem]
+    if len(libraries) > 1 and image is not None:
+        raise InputError(f"{path}: image= needs a single-section h5ad, this one holds {len(libraries)} libraries")
+    if "library_id" not in obs:
+        obs["library_id"] = libraries[0]
+    obs["library_id"] = pd.Categorical(obs["library_id"].astype(str))
+    obs["section"] = pd.Categorical(obs["section"].astype(str) if "section" in obs else obs["library_id"].astype(str))
+    for col in ("array_row", "array_col"):
+        obs[col] = obs[col].astype(np.int64) if col in obs else np.full(len(obs), -1, dtype=np.int64)
+    obs["in_tissue"] = obs["in_tissue"].astype(np.int64) if "in_tissue" in obs else np.ones(len(obs), dtype=np.int64)
+
+    var = _gene_table(adata)
+    out = AnnData(X=X, obs=obs, var=var)
+    out.obsm["spatial"] = xy
+    out.uns["spatial"] = {}
+    for lib in libraries:
+        mask = (obs["library_id"] == lib).to_numpy()
+        entry = _library_entry(spatial.get(lib, {}), source=str(path), is_normalised=non_integer)
+        if image is not None:
+            with SlideImage(image) as slide:
+                check_image_covers(xy, height=slide.shape[0], width=slide.shape[1], scale=1.0, image=str(image))
+            entry["metadata"]["fullres_image"] = str(Path(image).resolve())
+        _drop_images_not_covering(entry, xy[mask], where=f"{path} uns['spatial'][{lib!r}]")
+        out.uns["spatial"][lib] = entry
+    return out
+
+
+def _gene_table(adata: AnnData) -> pd.DataFrame:
+    """gene_ids / gene_symbols from the usual var columns; var_names are symbols unless they look like IDs."""
+    v = adata.var
+    names = adata.var_names.to_numpy()
+    ids = v["gene_ids"].to_numpy() if "gene_ids" in v else None
+    symbols = v["gene_symbols"].to_numpy() if "gene_symbols" in v else None
+    if symbols is None:
+        looks_like_ids = ids is None and pd.Index(names).str.match(r"^ENS[A-Z]*G\d+").mean() > 0.5
+        if looks_like_ids:
+            ids = names
+        else:
+            symbols = names
+    return gene_table(ids, symbols)
+
+
+def _drop_images_not_covering(entry: dict, xy: np.ndarray, *, where: str) -> None:
+    """Embedded images that do not cover the spots (e.g. crops kept as test fixtures) are
+    dropped with a warning, so that no patch is cut from the wrong place."""
+    for key in list(entry["images"]):
+        img = entry["images"][key]
+        scale = entry["scalefactors"].get(f"tissue_{key}_scalef", 1.0)
+        try:
+            check_image_covers(xy, height=img.shape[0], width=img.shape[1], scale=scale, image=f"{where}['images'][{key!r}]")
+        except InputError as exc:
+            logger.warning("%s; image dropped", exc)
+            del entry["images"][key]
+    entry["metadata"]["blank_images"] = [k for k in entry["metadata"]["blank_images"] if k in entry["images"]]
+
+
+def _library_entry(entry: dict, *, source: str, is_normalised: bool) -> dict:
+    """Complete a `uns['spatial'][lib]` entry with the tissue-mib scale factors and metadata."""
+    images = {k: np.ascontiguousarray(np.asarray(v)[..., :3]).astype(np.uint8) for k, v in dict(entry.get("images", {})).items()}
+    sf = {k: float(v) for k, v in dict(entry.get("scalefactors", {})).items()}
+    old = {k: _plain(v) for k, v in dict(entry.get("metadata", {})).items()}
+    if "microns_per_pixel" not in sf:
+        if "spot_diameter_fullres" in sf:
+            sf["microns_per_pixel"] = VISIUM_SPOT_UM / sf["spot_diameter_fullres"]
+            logger.info("%s: no microns_per_pixel; assuming Visium 55 um spots", source)
+        else:
+            sf["microns_per_pixel"] = float("nan")
+    metadata = {
+        **old,
+        "layout": old.get("layout", "h5ad"),
+        "grid": old.get("grid", "none"),
+        "spot_diameter_um": float(old.get("spot_diameter_um", VISIUM_SPOT_UM if "spot_diameter_fullres" in sf else float("nan"))),
+        "fullres_image": str(old.get("fullres_image", "")),
+        "blank_images": [k for k, v in images.items() if is_blank(v)],
+        "is_normalised": bool(old.get("is_normalised", False)) or is_normalised,
+        "source": source,
+    }
+    return {"images": images, "scalefactors": sf, "metadata": metadata}
+
+
+def _plain(value):
+    """h5ad-safe plain value (numpy scalars/arrays to python)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
