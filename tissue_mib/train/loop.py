@@ -1,0 +1,216 @@
+"""`fit`: the training loop shared by every method.
+
+Order: seed, move to device, set `method.amp_dtype`, `method.setup(loader)`, Adam, then for
+each phase of `method.phases`: epochs of `on_epoch_start` + mini-batch steps on
+`training_loss(batch, phase)["loss"]`, val loss, history record, checkpoint, callbacks.
+Early stopping works per phase on the val loss; the best weights of a phase are restored
+when the phase ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from tissue_mib.errors import InputError
+from tissue_mib.settings import progress_bar
+from tissue_mib.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from tissue_mib.train.config import TrainConfig
+from tissue_mib.train.data import BatchLoader, MultiModalData
+from tissue_mib.train.device import deterministic, grad_scaler, resolve_device, resolve_precision
+from tissue_mib.train.history import History
+from tissue_mib.utils import seed_everything
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Position:
+    """Where the loop is, and the early-stopping state of the current phase."""
+
+    phase_idx: int = 0
+    phase_epoch: int = 0
+    epoch: int = 0
+    best_loss: float = math.inf
+    best_weights: dict[str, torch.Tensor] | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    stopped: bool = False
+    history: History = field(default_factory=History)
+
+
+def fit(
+    method: torch.nn.Module,
+    train_data: MultiModalData,
+    *,
+    val_data: MultiModalData | None = None,
+    config: TrainConfig | None = None,
+    callbacks: Sequence[Callable[[dict], None]] = (),
+) -> History:
+    """Train `method` (a `methods.base.Method`) on `train_data`; return the `History`.
+
+    val_data: held-out data for the val loss and early stopping (None: no early stopping).
+    callbacks: called with each epoch's record after its checkpoint is written.
+    With precision='fp32' and a fixed seed, results on CPU are identical run to run, and a
+    run resumed from its checkpoint ends with the same weights as an uninterrupted one.
+    """
+    config = config or TrainConfig()
+    if config.resume and not config.checkpoint_dir:
+        raise InputError("TrainConfig.resume=True needs TrainConfig.checkpoint_dir")
+    device = resolve_device(config.device)
+    amp_dtype = resolve_precision(config.precision, device)
+    epochs = config.epochs_for(tuple(method.phases))
+    with deterministic(amp_dtype is None):
+        seed_everything(config.seed)
+        method.to(device)
+        method.amp_dtype = amp_dtype
+        loader = BatchLoader(
+            train_data, batch_size=config.batch_size, shuffle=True, seed=config.seed, hops=config.hops,
+            device=device, min_batch=2,
+        )  # fmt: skip
+        val_loader = None
+        if val_data is not None:
+            val_loader = BatchLoader(val_data, batch_size=config.batch_size, hops=config.hops, device=device)
+        method.setup(loader)
+        params = [p for p in method.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        scaler = grad_scaler(amp_dtype, device)
+        pos = _Position()
+        if config.resume:
+            _restore(config.checkpoint_dir, method, optimizer, scaler, loader, pos)
+        for phase_idx, phase in enumerate(method.phases):
+            if phase_idx < pos.phase_idx:
+                continue
+            while pos.phase_epoch < epochs[phase] and not pos.stopped:
+                record = _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, epochs[phase])
+                pos.history.records.append(record)
+                _early_stopping(method, record, config, pos, phase)
+                pos.phase_epoch += 1
+                pos.epoch += 1
+                if config.checkpoint_dir:
+                    _save(config.checkpoint_dir, method, optimizer, scaler, loader, pos)
+                for callback in callbacks:
+                    callback(record)
+            _end_phase(method, pos, phase)
+    return pos.history
+
+
+def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, n_epochs) -> dict:
+    """One pass over the training batches, then the val loss; the epoch's record."""
+    start = time.perf_counter()
+    method.train()
+    method.on_epoch_start(loader, pos.epoch)
+    method.train()
+    sums: dict[str, float] = {}
+    n_rows = 0
+    bar = progress_bar(desc=f"{phase} {pos.phase_epoch + 1}/{n_epochs}", total=len(loader))
+    for batch in loader:
+        optimizer.zero_grad(set_to_none=True)
+        terms = method.training_loss(batch, phase)
+        loss = terms["loss"]
+        if not torch.isfinite(loss):
+            bar.close()
+            raise FloatingPointError(f"non-finite loss in phase '{phase}', epoch {pos.epoch}: {float(loss)}")
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        b = len(batch["index"])
+        n_rows += b
+        for key, value in terms.items():
+            sums[key] = sums.get(key, 0.0) + float(value.detach() if torch.is_tensor(value) else value) * b
+        bar.update(1)
+        bar.set_postfix({k: f"{v / n_rows:.4g}" for k, v in sums.items()}, refresh=False)
+    bar.close()
+    record = {"epoch": pos.epoch, "phase": phase, "phase_epoch": pos.phase_epoch}
+    record.update({k: v / max(n_rows, 1) for k, v in sums.items()})
+    record["val_loss"] = _val_loss(method, val_loader, phase) if val_loader is not None else None
+    record["lr"] = optimizer.param_groups[0]["lr"]
+    record["time_s"] = time.perf_counter() - start
+    logger.info("epoch %d (%s): %s", pos.epoch, phase, {k: v for k, v in record.items() if k not in ("epoch", "phase")})
+    return record
+
+
+@torch.no_grad()
+def _val_loss(method, val_loader: BatchLoader, phase: str) -> float:
+    """Row-weighted mean of `training_loss(batch, phase)['loss']` in eval mode."""
+    method.eval()
+    total, n = 0.0, 0
+    for batch in val_loader:
+        b = len(batch["index"])
+        total += float(method.training_loss(batch, phase)["loss"]) * b
+        n += b
+    method.train()
+    return total / n
+
+
+def _early_stopping(method, record: dict, config: TrainConfig, pos: _Position, phase: str) -> None:
+    """Track the best val loss of the phase; set `pos.stopped` after `patience` bad epochs."""
+    val = record["val_loss"]
+    if val is None:
+        return
+    if val < pos.best_loss - config.min_delta:
+        pos.best_loss, pos.best_epoch, pos.bad_epochs = val, record["epoch"], 0
+        pos.best_weights = {k: v.detach().clone() for k, v in method.state_dict().items()}
+        return
+    pos.bad_epochs += 1
+    if config.patience is not None and pos.bad_epochs >= config.patience:
+        pos.stopped = True
+        pos.history.stopped_early.append(phase)
+        logger.info("early stopping in phase '%s' after epoch %d", phase, record["epoch"])
+
+
+def _end_phase(method, pos: _Position, phase: str) -> None:
+    """Restore the phase's best weights (when a val set was given); reset for the next phase."""
+    if pos.best_weights is not None:
+        method.load_state_dict(pos.best_weights)
+        pos.history.best_epoch[phase] = pos.best_epoch
+    pos.phase_idx += 1
+    pos.phase_epoch = 0
+    pos.best_loss, pos.best_weights, pos.best_epoch, pos.bad_epochs, pos.stopped = math.inf, None, None, 0, False
+
+
+def _save(directory, method, optimizer, scaler, loader: BatchLoader, pos: _Position) -> None:
+    save_checkpoint(
+        directory,
+        {
+            "model": method.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "loader_generator": loader.generator.get_state(),
+            "rng": rng_state(),
+            "position": {
+                "phase_idx": pos.phase_idx, "phase_epoch": pos.phase_epoch, "epoch": pos.epoch,
+                "best_loss": pos.best_loss, "best_epoch": pos.best_epoch, "bad_epochs": pos.bad_epochs,
+                "stopped": pos.stopped,
+            },  # fmt: skip
+            "best_weights": pos.best_weights,
+            "history": pos.history.to_dict(),
+        },
+    )
+
+
+def _restore(directory, method, optimizer, scaler, loader: BatchLoader, pos: _Position) -> None:
+    payload = load_checkpoint(directory)
+    if payload is None:
+        logger.info("resume: no checkpoint in %s, starting from scratch", directory)
+        return
+    path = Path(directory) / "last.pt"
+    try:
+        method.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise InputError(f"checkpoint {path}: does not fit this method ({str(exc).splitlines()[0]})") from exc
+    scaler.load_state_dict(payload["scaler"])
+    loader.generator.set_state(payload["loader_generator"])
+    set_rng_state(payload["rng"])
+    for key, value in payload["position"].items():
+        setattr(pos, key, value)
+    pos.best_weights = payload["best_weights"]
+    pos.history = History.from_dict(payload["history"])
+    logger.info("resumed from %s at epoch %d", path, pos.epoch)
