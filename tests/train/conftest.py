@@ -93,13 +93,13 @@ def data() -> MultiModalData:
     return make_data()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def data_factory():
     """`make_data(**kw)`: tiny grid sections."""
     return make_data
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny():
     """The `TinyMethod` class."""
     return TinyMethod

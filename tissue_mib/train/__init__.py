@@ -10,11 +10,13 @@ from tissue_mib.train.data import BatchLoader, MultiModalData
 from tissue_mib.train.device import resolve_device, resolve_precision
 from tissue_mib.train.history import History
 from tissue_mib.train.loop import fit
+from tissue_mib.train.modeldir import ModelDir
 from tissue_mib.train.predict import predict
 
 __all__ = [
     "BatchLoader",
     "History",
+    "ModelDir",
     "MultiModalData",
     "TrainConfig",
     "fit",

@@ -1,0 +1,179 @@
+"""`ModelDir`: a trained model on disk, written atomically and validated on load.
+
+Layout of a model directory:
+
+    config.yaml          method config (name + build kwargs), train config, prep config,
+                         panel hash, weights sha256, package version, extra `meta`
+    panel.json           the gene panel (ordered genes, ids, hash)
+    weights.safetensors  every parameter and buffer (the SVDD centre is a buffer)
+    history.json         the training history
+    calibration.npy      held-out healthy scores (float64, for split-conformal p-values)
+    holdout.json         how the held-out data was chosen and which rows
+
+The directory is written to a temporary sibling and renamed into place, so a failure
+never leaves a half-written model. Loading checks every file and raises `InputError`
+naming the file for a missing, truncated or corrupt file, a method name other than
+expected, a panel hash mismatch or weights that do not fit the method.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from tissue_mib import __version__
+from tissue_mib.errors import InputError
+from tissue_mib.train.config import TrainConfig
+from tissue_mib.train.history import History
+
+FILES = ("config.yaml", "panel.json", "weights.safetensors", "history.json", "calibration.npy", "holdout.json")
+
+
+@dataclass
+class ModelDir:
+    """A trained method with everything needed to score new data.
+
+    method: the trained `methods.base.Method`. panel: `GenePanel.to_dict()` (with "hash").
+    prep: the preprocessing config as plain values. calibration: (n,) held-out healthy scores.
+    holdout: plain values describing the held-out split. meta: plain extra values (e.g. the
+    modalities a `tl` model reads). path: where it was loaded from / last saved to.
+    """
+
+    method: torch.nn.Module
+    panel: dict
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+    prep: dict = field(default_factory=dict)
+    history: History = field(default_factory=History)
+    calibration: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    holdout: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def save(self, path: str | Path) -> Path:
+        """Write the directory at `path` atomically (replacing an earlier model directory there)."""
+        path = Path(path)
+        if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / "config.yaml").exists())):
+            raise InputError(f"model directory {path}: exists and is not a model directory; choose another --out")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            self._write(tmp)
+            if path.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+                path.rename(old / path.name)
+                tmp.rename(path)
+                shutil.rmtree(old)
+            else:
+                tmp.rename(path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+        self.path = path
+        return path
+
+    def _write(self, folder: Path) -> None:
+        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in self.method.state_dict().items()}
+        save_file(tensors, folder / "weights.safetensors", metadata={"method": str(self.method.name)})
+        config = {
+            "tissue_mib_version": __version__,
+            "method": _plain(self.method.config()),
+            "train": _plain(self.train_config.to_dict()),
+            "prep": _plain(self.prep),
+            "panel_hash": str(self.panel["hash"]),
+            "weights_sha256": _sha256(folder / "weights.safetensors"),
+            "meta": _plain(self.meta),
+        }
+        (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        (folder / "panel.json").write_text(json.dumps(_plain(self.panel), indent=1))
+        (folder / "history.json").write_text(json.dumps(_plain(self.history.to_dict()), indent=1))
+        np.save(folder / "calibration.npy", np.asarray(self.calibration, dtype=np.float64))
+        (folder / "holdout.json").write_text(json.dumps(_plain(self.holdout)))
+
+    @classmethod
+    def load(cls, path: str | Path, *, method: str | None = None, panel_hash: str | None = None) -> ModelDir:
+        """Read and validate a model directory; `method` / `panel_hash`: what the caller expects."""
+        from tissue_mib.methods import build_method
+
+        path = Path(path)
+        if not path.is_dir():
+            raise InputError(f"model directory {path}: not found")
+        for name in FILES:
+            if not (path / name).is_file():
+                raise InputError(f"model directory {path}: {name} is missing")
+        config = _read(path / "config.yaml", yaml.safe_load)
+        if not isinstance(config, dict) or not {"method", "panel_hash", "weights_sha256"} <= set(config):
+            raise InputError(f"{path / 'config.yaml'}: not a tissue-mib model config (method, panel_hash missing)")
+        method_config = dict(config["method"])
+        name = method_config.get("name")
+        if method is not None and name != method:
+            raise InputError(f"{path / 'config.yaml'}: model is method {name!r}, expected {method!r}")
+        panel = _read(path / "panel.json", json.loads)
+        if not isinstance(panel, dict) or panel.get("hash") != config["panel_hash"]:
+            raise InputError(f"{path / 'panel.json'}: gene panel hash does not match config.yaml's panel_hash")
+        if panel_hash is not None and panel["hash"] != panel_hash:
+            raise InputError(f"{path / 'panel.json'}: model trained on gene panel {panel['hash'][:12]}, expected {panel_hash[:12]}")
+        weights = path / "weights.safetensors"
+        if _sha256(weights) != config["weights_sha256"]:
+            raise InputError(f"{weights}: checksum differs from config.yaml (truncated or corrupt file)")
+        try:
+            state = load_file(weights)
+        except (SafetensorError, OSError) as exc:
+            raise InputError(f"{weights}: cannot be read ({exc})") from exc
+        built = build_method(**method_config)
+        try:
+            built.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).replace("\n", " ")[:300]
+            raise InputError(f"{weights}: weights do not fit method {name!r} ({first})") from exc
+        built.eval()
+        calibration = _read(path / "calibration.npy", lambda p: np.load(p, allow_pickle=False), binary=True)
+        return cls(
+            method=built,
+            panel=panel,
+            train_config=TrainConfig.from_dict(config.get("train") or {}),
+            prep=config.get("prep") or {},
+            history=History.from_dict(_read(path / "history.json", json.loads)),
+            calibration=np.asarray(calibration, dtype=np.float64),
+            holdout=_read(path / "holdout.json", json.loads),
+            meta=config.get("meta") or {},
+            path=path,
+        )
+
+
+def _read(file: Path, parse, *, binary: bool = False):
+    """Parse `file`; any failure -> InputError naming it."""
+    try:
+        return parse(file) if binary else parse(file.read_text())
+    except Exception as exc:  # yaml, json, numpy and decoding errors
+        raise InputError(f"{file}: cannot be parsed ({type(exc).__name__})") from exc
+
+
+def _sha256(file: Path) -> str:
+    h = hashlib.sha256()
+    with open(file, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _plain(value):
+    """Tuples -> lists, numpy scalars/arrays -> Python values, recursively (YAML/JSON-safe)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
