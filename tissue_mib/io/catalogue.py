@@ -140,6 +140,8 @@ class Catalogue:
             if not paths:
                 raise InputError(f"{token}: matches no catalogue name and no file (known: {self.known()})")
             return [ref_for_path(Path(p)) for p in paths]
+        if os.sep in token or "/" in token or token.endswith((".h5ad", ".h5")):
+            raise InputError(f"{token}: no such file or folder")
         if ".." in token and _RANGE.match(token):
             return [self._ref(n) for n in expand(token)]
         return [self._ref(token)]

@@ -29,7 +29,7 @@ HIRES_MAX_SIDE = 2000  # a downscaled copy of a full-res image is stored as 'hir
 
 
 def is_legacy_st_folder(folder: Path) -> bool:
-    return (folder / "counts").is_dir() and (folder / "spotfiles").is_dir()
+    return (folder / "counts").is_dir() and any((folder / "counts").glob("*.tsv*"))
 
 
 def legacy_st_sections(folder: Path) -> list[str]:

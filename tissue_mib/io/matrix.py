@@ -79,9 +79,11 @@ def _read_mtx(path: Path) -> AnnData:
     import scanpy as sc
 
     try:
-        return sc.read_10x_mtx(path, var_names="gene_ids", make_unique=False)
+        raw = sc.read_10x_mtx(path, var_names="gene_ids", make_unique=False)
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"{path}: cannot read 10x mtx folder ({type(exc).__name__}: {exc})") from None
+    raw.var["gene_ids"] = raw.var_names.to_numpy()
+    return raw
 
 
 def _column(raw: AnnData, name: str):

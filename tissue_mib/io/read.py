@@ -35,7 +35,7 @@ def read(
     """
     if isinstance(source, SectionRef):
         ref = source
-    elif Path(source).expanduser().exists():
+    elif isinstance(source, os.PathLike) or Path(source).expanduser().exists():
         ref = ref_for_path(Path(source).expanduser())
     else:
         refs = resolve(str(source), catalogue=catalogue)
@@ -49,7 +49,7 @@ def read(
         layer=layer or ref.layer,
         labels_dir=labels_dir or ref.labels_dir,
     )
-    by_name = not isinstance(source, SectionRef) and not Path(source).expanduser().exists()
+    by_name = isinstance(source, str) and not Path(source).expanduser().exists()
     if (by_name or isinstance(source, SectionRef)) and len(adata.uns["spatial"]) == 1:
         set_section_name(adata, ref.name)
     return adata
