@@ -9,6 +9,7 @@ from tissue_mib.train.config import TrainConfig
 from tissue_mib.train.data import BatchLoader, MultiModalData
 from tissue_mib.train.device import resolve_device, resolve_precision
 from tissue_mib.train.history import History
+from tissue_mib.train.holdout import Holdout, split_holdout
 from tissue_mib.train.loop import fit
 from tissue_mib.train.modeldir import ModelDir
 from tissue_mib.train.predict import predict
@@ -16,6 +17,7 @@ from tissue_mib.train.predict import predict
 __all__ = [
     "BatchLoader",
     "History",
+    "Holdout",
     "ModelDir",
     "MultiModalData",
     "TrainConfig",
@@ -23,4 +25,5 @@ __all__ = [
     "predict",
     "resolve_device",
     "resolve_precision",
+    "split_holdout",
 ]
