@@ -169,3 +169,11 @@ def test_khop_equals_whole_graph(tiny, data):
         ref = m.predict(full)["score"].numpy()
     out = predict(m, data, batch_size=3, precision="fp32", device="cpu")
     np.testing.assert_allclose(out["score"], ref, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_selected_rows_see_their_whole_neighbourhood(tiny, data):
+    m, _ = _run(tiny, data, epochs=1)
+    every = predict(m, data, precision="fp32", device="cpu")
+    rows = np.array([70, 3, 64, 5])
+    some = predict(m, data, precision="fp32", device="cpu", rows=rows, batch_size=2)
+    np.testing.assert_allclose(some["score"], every["score"][rows], rtol=1e-5, atol=1e-6)

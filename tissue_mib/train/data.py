@@ -112,7 +112,8 @@ class BatchLoader:
     saved in checkpoints) else row order. hops: neighbourhood depth added around the targets
     for the graph modality (number of GCN layers + 1 makes symmetric GCN normalisation exact,
     so a target's output equals its output on the whole section graph). min_batch: batches
-    with fewer targets are skipped (BatchNorm needs 2 rows in training).
+    with fewer targets are skipped (BatchNorm needs 2 rows in training). rows: the target
+    rows (default all); their neighbourhoods may reach any row of `data`.
     """
 
     def __init__(
@@ -125,6 +126,7 @@ class BatchLoader:
         hops: int = 3,
         device: torch.device | str = "cpu",
         min_batch: int = 1,
+        rows: np.ndarray | None = None,
     ):
         if batch_size < 1:
             raise InputError(f"BatchLoader: batch_size must be >= 1, got {batch_size}")
@@ -134,6 +136,7 @@ class BatchLoader:
         self.hops = int(hops)
         self.device = torch.device(device)
         self.min_batch = int(min_batch)
+        self.rows = np.arange(data.n) if rows is None else np.asarray(rows, dtype=np.int64)
         self.generator = torch.Generator().manual_seed(int(seed))
         self._in_csr = None
         if data.edge_index is not None:
@@ -144,12 +147,12 @@ class BatchLoader:
             self._in_csr.sum_duplicates()
 
     def __len__(self) -> int:
-        n_full, rest = divmod(self.data.n, self.batch_size)
+        n_full, rest = divmod(len(self.rows), self.batch_size)
         return n_full + (1 if rest >= self.min_batch and rest > 0 else 0)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        n = self.data.n
-        order = torch.randperm(n, generator=self.generator).numpy() if self.shuffle else np.arange(n)
+        n = len(self.rows)
+        order = self.rows[torch.randperm(n, generator=self.generator).numpy()] if self.shuffle else self.rows
         for start in range(0, n, self.batch_size):
             targets = order[start : start + self.batch_size]
             if len(targets) < self.min_batch:
@@ -157,9 +160,9 @@ class BatchLoader:
             yield self.batch(targets)
 
     def sequential(self, *, batch_size: int | None = None) -> BatchLoader:
-        """A loader over the same data in row order, no shuffling, no skipped rows."""
+        """A loader over the same target rows in order, no shuffling, no skipped rows."""
         return BatchLoader(
-            self.data, batch_size=batch_size or self.batch_size, shuffle=False, hops=self.hops, device=self.device
+            self.data, batch_size=batch_size or self.batch_size, hops=self.hops, device=self.device, rows=self.rows
         )
 
     def batch(self, targets: np.ndarray) -> dict[str, torch.Tensor]:

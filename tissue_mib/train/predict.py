@@ -20,8 +20,10 @@ def predict(
     batch_size: int | None = None,
     device: str | None = None,
     precision: str | None = None,
+    rows: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """`method.predict` over all rows of `data` in eval mode; name -> (N, ...) float32 array.
+    """`method.predict` over all rows of `data` (or `rows`, in that order) in eval mode;
+    name -> (N, ...) float32 array.
 
     batch_size / device / precision default to `config`'s (TrainConfig defaults without one);
     graph rows see their whole `config.hops` neighbourhood, so results do not depend on
@@ -32,7 +34,7 @@ def predict(
     method.to(dev)
     method.amp_dtype = resolve_precision(precision or config.precision, dev)
     method.eval()
-    loader = BatchLoader(data, batch_size=batch_size or config.batch_size, hops=config.hops, device=dev)
+    loader = BatchLoader(data, batch_size=batch_size or config.batch_size, hops=config.hops, device=dev, rows=rows)
     parts: dict[str, list[np.ndarray]] = {}
     for batch in progress(loader, desc="predict", total=len(loader)):
         for key, value in method.predict(batch).items():
