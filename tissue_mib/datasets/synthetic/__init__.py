@@ -1,0 +1,41 @@
+"""The built-in synthetic Visium cohort: SYN-NB-A..H (healthy) and SYN-BC-A..D (planted anomalies).
+
+`write_cohort(out, small=..., seed=...)` writes each section as a Space Ranger-style folder
+(10x h5, positions, scale factors, hires/lowres PNG, full-resolution pyramidal TIFF, truth.csv)
+plus `<NAME>.h5ad` read back through `tissue_mib.io.read` with `obs['domain']` and
+`obs['anomaly_kind']` (normal, genes, histology, both). `generate_section` builds one in
+memory. See docs/synthetic-cohort.md.
+"""
+
+from tissue_mib.datasets.synthetic.cohort import is_complete, read_manifest, small_cohort, summary_table, write_cohort
+from tissue_mib.datasets.synthetic.config import (
+    ANOMALY_KINDS,
+    CANCER_SECTIONS,
+    DEFAULT_ANOMALY_FRACTIONS,
+    DOMAINS,
+    FULL,
+    NORMAL_SECTIONS,
+    SECTION_NAMES,
+    SMALL,
+    CohortConfig,
+)
+from tissue_mib.datasets.synthetic.section import SyntheticSection, generate_section
+
+__all__ = [
+    "ANOMALY_KINDS",
+    "CANCER_SECTIONS",
+    "DEFAULT_ANOMALY_FRACTIONS",
+    "DOMAINS",
+    "FULL",
+    "NORMAL_SECTIONS",
+    "SECTION_NAMES",
+    "SMALL",
+    "CohortConfig",
+    "SyntheticSection",
+    "generate_section",
+    "is_complete",
+    "read_manifest",
+    "small_cohort",
+    "summary_table",
+    "write_cohort",
+]
