@@ -98,7 +98,8 @@ def test_mtx_folder(tmp_path, v1):
 def test_fullres_tiff_is_recorded_not_loaded(visium_copy):
     outs = visium_copy()
     tif = outs.parent / "fullres.tif"
-    tifffile.imwrite(tif, np.full((12000, 12000, 3), 200, np.uint8), tile=(512, 512), compression="zlib")
+    tile = np.full((512, 512, 3), 200, np.uint8)  # 12288 px square, written tile by tile
+    tifffile.imwrite(tif, (tile for _ in range(24 * 24)), shape=(12288, 12288, 3), dtype="uint8", tile=(512, 512), photometric="rgb", compression="zlib")
     a = io.read(outs, image=tif)
     md = a.uns["spatial"]["sample"]["metadata"]
     assert md["fullres_image"] == str(tif.resolve())

@@ -36,11 +36,11 @@ def concat(adatas: Sequence[AnnData]) -> AnnData:
         b.uns = {}
         b.obs_names = (b.obs["library_id"].astype(str) + "_" + b.obs_names.astype(str)).to_numpy()
         parts.append(b)
-    out = ad.concat(parts, join="outer", merge="first", fill_value=0)
+    out = ad.concat(parts, join="outer", fill_value=0)
     out.X = sp.csr_matrix(out.X, dtype=np.float32)
-    for col in ("gene_ids", "gene_symbols"):
-        if col in out.var:
-            out.var[col] = out.var[col].fillna("").astype(str)
+    genes = pd.concat([p.var.reindex(columns=["gene_ids", "gene_symbols"]) for p in parts])
+    genes = genes.replace("", np.nan).groupby(level=0, sort=False).first()  # first known value per gene
+    out.var = genes.reindex(out.var_names).fillna("").astype(str)
     for col in ("library_id", "section"):
         out.obs[col] = pd.Categorical(out.obs[col].astype(str))
     out.uns["spatial"] = spatial

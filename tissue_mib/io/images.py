@@ -102,11 +102,14 @@ class SlideImage:
                 self._slide = openslide.OpenSlide(str(self.path))
             except openslide.OpenSlideError as exc:
                 logger.info("%s: openslide cannot open it (%s); using tifffile", self.path, exc)
-        if self._slide is not None:
+        if self._slide is not None and self._slide.level_count >= _tifffile_level_count(self.path):
             self._shapes = [(h, w) for w, h in self._slide.level_dimensions]
             mpp = self._slide.properties.get(openslide.PROPERTY_NAME_MPP_X)
             self.microns_per_pixel = float(mpp) if mpp else float("nan")
             return
+        if self._slide is not None:  # e.g. a pyramid in SubIFDs: openslide sees only level 0
+            self._slide.close()
+            self._slide = None
         self._open_tifffile()
 
     def _open_tifffile(self) -> None:
@@ -223,6 +226,16 @@ class SlideImage:
 
     def __repr__(self) -> str:
         return f"SlideImage({str(self.path)!r}, shape={self.shape}, levels={self.level_count})"
+
+
+def _tifffile_level_count(path: Path) -> int:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return len(tif.series[0].levels)
+    except Exception:  # noqa: BLE001 - unreadable by tifffile: keep openslide's view
+        return 0
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
