@@ -1,0 +1,81 @@
+"""QC, normalisation and HVG clamping on the real Visium fixtures."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pytest
+import scanpy as sc
+
+from tissue_mib import pp
+
+
+@pytest.fixture
+def scanpy_visium(shared_data):
+    adata = sc.read_visium(shared_data / "visium-fixture-scanpy" / "1.0.0")
+    adata.obs["library_id"] = "custom"
+    return adata
+
+
+@pytest.fixture
+def squidpy_h5ad(shared_data):
+    adata = ad.read_h5ad(shared_data / "visium-fixture-squidpy" / "test_data.h5ad")
+    adata.obs["library_id"] = "V1_Adult_Mouse_Brain"
+    adata.uns["spatial"]["V1_Adult_Mouse_Brain"]["metadata"] = {"is_normalised": True, "grid": "hex"}
+    return adata
+
+
+def test_qc_keeps_genes_seen_in_ten_spots_and_hvg_clamps(scanpy_visium):
+    seen = np.asarray((scanpy_visium.X > 0).sum(axis=0)).ravel()
+    pp.qc(scanpy_visium, min_spots=10)
+    assert scanpy_visium.n_vars == int((seen >= 10).sum()) == 20
+    assert scanpy_visium.n_obs == 100
+    assert scanpy_visium.uns["tissue_mib_qc"]["n_genes_dropped"] == 80
+    pp.normalize(scanpy_visium)
+    panel = pp.select_panel(scanpy_visium, n_top_genes=3000)
+    assert len(panel) == 20
+    assert list(panel.gene_ids) == list(scanpy_visium.var["gene_ids"])
+
+
+def test_qc_drops_spots_without_counts(scanpy_visium):
+    scanpy_visium.X[:5] = 0
+    scanpy_visium.X.eliminate_zeros()
+    pp.qc(scanpy_visium, min_spots=0)
+    assert scanpy_visium.n_obs == 95 and scanpy_visium.n_vars == 100
+
+
+def test_normalize_is_library_size_then_log1p_and_idempotent(scanpy_visium):
+    raw = scanpy_visium.X.toarray()
+    pp.normalize(scanpy_visium)
+    X = scanpy_visium.X.toarray()
+    np.testing.assert_allclose(np.expm1(X).sum(axis=1), 1e4, rtol=1e-4)
+    np.testing.assert_allclose(X, np.log1p(raw / raw.sum(axis=1, keepdims=True) * 1e4), rtol=1e-5)
+    pp.normalize(scanpy_visium)  # flagged as normalised now: no second log1p
+    np.testing.assert_array_equal(scanpy_visium.X.toarray(), X)
+
+
+def test_no_double_normalisation_of_the_squidpy_fixture(squidpy_h5ad):
+    before = squidpy_h5ad.X.copy()
+    pp.normalize(squidpy_h5ad)
+    assert squidpy_h5ad.uns["tissue_mib_normalize"]["skipped"] == ["V1_Adult_Mouse_Brain"]
+    np.testing.assert_array_equal(np.asarray(squidpy_h5ad.X.todense()), np.asarray(before.todense()))
+
+
+def test_unflagged_non_integer_data_is_taken_as_normalised(squidpy_h5ad):
+    del squidpy_h5ad.uns["spatial"]["V1_Adult_Mouse_Brain"]["metadata"]
+    before = squidpy_h5ad.X.copy()
+    pp.normalize(squidpy_h5ad)
+    np.testing.assert_array_equal(np.asarray(squidpy_h5ad.X.todense()), np.asarray(before.todense()))
+
+
+def test_mixed_cohort_normalises_only_raw_libraries(make_section, square_grid):
+    raw = make_section("RAW", square_grid(4, 5))
+    done = make_section("DONE", square_grid(4, 5), is_normalised=True)
+    counts = raw.X.toarray()
+    cohort = ad.concat([raw, done], uns_merge="unique")
+    cohort.uns["spatial"] = {**raw.uns["spatial"], **done.uns["spatial"]}
+    pp.normalize(cohort)
+    X = cohort.X.toarray()
+    np.testing.assert_allclose(X[:20], np.log1p(counts / counts.sum(axis=1, keepdims=True) * 1e4), rtol=1e-5)
+    np.testing.assert_array_equal(X[20:], done.X.toarray())
+    assert cohort.uns["tissue_mib_normalize"]["normalised"] == ["RAW"]

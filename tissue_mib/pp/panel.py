@@ -1,0 +1,199 @@
+"""The gene panel: highly variable genes of the healthy cohort, in order, with a hash.
+
+`select_panel` picks the panel on the training cohort; `GenePanel.apply` maps any section
+onto it (match by symbol or Ensembl ID, reorder, zero-fill missing genes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scanpy as sc
+import scipy.sparse as sp
+from anndata import AnnData
+
+from tissue_mib.errors import InputError
+from tissue_mib.pp._util import LIBRARY_KEY, library_ids
+
+logger = logging.getLogger(__name__)
+
+_ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
+
+
+def _strip_version(gene_id: str) -> str:
+    return gene_id.split(".", 1)[0] if _ENSEMBL.match(gene_id) else gene_id
+
+
+def _var_column(adata: AnnData, key: str) -> list[str]:
+    if key in adata.var:
+        return ["" if pd.isna(v) else str(v) for v in adata.var[key]]
+    return [""] * adata.n_vars
+
+
+@dataclass(frozen=True)
+class GenePanel:
+    """An ordered gene list fixed at training.
+
+    `genes` are symbols (or IDs where no symbol is known), `gene_ids` the Ensembl IDs
+    (`""` when unknown); `reference_mean`/`reference_std` are per-gene statistics of the
+    batch-corrected training cohort (empty unless batch correction was used).
+    """
+
+    genes: tuple[str, ...]
+    gene_ids: tuple[str, ...]
+    reference_mean: tuple[float, ...] = field(default=())
+    reference_std: tuple[float, ...] = field(default=())
+
+    def __post_init__(self):
+        if len(self.genes) != len(self.gene_ids):
+            raise InputError(f"gene panel: {len(self.genes)} genes but {len(self.gene_ids)} gene_ids")
+        if not self.genes:
+            raise InputError("gene panel: no genes")
+
+    def __len__(self) -> int:
+        return len(self.genes)
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the ordered (gene, gene_id) pairs."""
+        payload = json.dumps([list(self.genes), list(self.gene_ids)], separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def to_dict(self) -> dict:
+        """Plain lists and strings (YAML/JSON/h5ad safe)."""
+        out = {"genes": list(self.genes), "gene_ids": list(self.gene_ids), "hash": self.hash}
+        if self.reference_mean:
+            out |= {"reference_mean": list(self.reference_mean), "reference_std": list(self.reference_std)}
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GenePanel:
+        """Inverse of `to_dict`; InputError when fields are missing or the stored hash disagrees."""
+        try:
+            panel = cls(genes=tuple(str(g) for g in d["genes"]), gene_ids=tuple(str(g) for g in d["gene_ids"]),
+                        reference_mean=tuple(float(v) for v in d.get("reference_mean", ())),
+                        reference_std=tuple(float(v) for v in d.get("reference_std", ())))
+        except KeyError as err:
+            raise InputError(f"gene panel: field {err} missing") from None
+        if "hash" in d and str(d["hash"]) != panel.hash:
+            raise InputError(f"gene panel: stored hash {d['hash']} does not match its genes ({panel.hash})")
+        return panel
+
+    def match(self, adata: AnnData) -> np.ndarray:
+        """Column of `adata` for each panel gene (-1 if missing); IDs first (version-less), then symbols."""
+        by_id: dict[str, int] = {}
+        by_symbol: dict[str, int] = {}
+        names = [str(n) for n in adata.var_names]
+        for j, (name, gid, sym) in enumerate(zip(names, _var_column(adata, "gene_ids"), _var_column(adata, "gene_symbols"))):
+            for ident in (gid, name):
+                if ident and _ENSEMBL.match(ident):
+                    by_id.setdefault(_strip_version(ident), j)
+            for symbol in (sym, name):
+                if symbol:
+                    by_symbol.setdefault(symbol, j)
+        cols = np.full(len(self), -1, dtype=np.int64)
+        for i, (gene, gid) in enumerate(zip(self.genes, self.gene_ids)):
+            for key in (gid, gene):
+                if key and _ENSEMBL.match(key) and _strip_version(key) in by_id:
+                    cols[i] = by_id[_strip_version(key)]
+                    break
+            else:
+                cols[i] = by_symbol.get(gene, -1)
+        return cols
+
+    def apply(self, adata: AnnData, *, max_missing: float = 0.2) -> AnnData:
+        """`adata` restricted to the panel: X dense float32 (N, G) in panel order, missing genes zero.
+
+        Raises InputError when more than `max_missing` (a fraction) of the panel is missing,
+        naming the likely cause. Records `uns['tissue_mib_panel'] = {'hash', 'n_missing', 'frac_missing'}`.
+        """
+        where = _where(adata)
+        cols = self.match(adata)
+        missing = cols < 0
+        n_missing, frac = int(missing.sum()), float(missing.mean())
+        if frac > max_missing:
+            raise InputError(f"gene panel: {n_missing} of {len(self)} panel genes ({frac:.0%}) missing from {where} "
+                             f"(limit {max_missing:.0%}); likely cause: {self._likely_cause(adata)}")
+        if n_missing:
+            logger.warning("gene panel: %d of %d genes (%.1f%%) missing from %s, zero-filled",
+                           n_missing, len(self), 100 * frac, where)
+        X = np.zeros((adata.n_obs, len(self)), dtype=np.float32)
+        source = adata.X[:, cols[~missing]]
+        X[:, ~missing] = source.toarray() if sp.issparse(source) else np.asarray(source)
+        var = pd.DataFrame({"gene_ids": list(self.gene_ids), "gene_symbols": list(self.genes),
+                            "panel_missing": missing}, index=pd.Index(self.genes).astype(str))
+        out = AnnData(X=X, obs=adata.obs.copy(), var=var, uns=dict(adata.uns),
+                      obsm={k: v for k, v in adata.obsm.items()}, obsp={k: v for k, v in adata.obsp.items()})
+        out.var_names_make_unique()
+        out.uns["tissue_mib_panel"] = {"hash": self.hash, "n_missing": n_missing, "frac_missing": frac}
+        return out
+
+    def _likely_cause(self, adata: AnnData) -> str:
+        symbols = {s for s in [str(n) for n in adata.var_names] + _var_column(adata, "gene_symbols")
+                   if s and not _ENSEMBL.match(s)}
+        ids = {_strip_version(i) for i in [str(n) for n in adata.var_names] + _var_column(adata, "gene_ids")
+               if _ENSEMBL.match(i)}
+        panel_symbols = [g for g in self.genes if not _ENSEMBL.match(g)]
+        panel_ids = [_strip_version(i) for i in (*self.gene_ids, *self.genes) if _ENSEMBL.match(i)]
+        if panel_ids and ids and {_id_prefix(i) for i in panel_ids}.isdisjoint(_id_prefix(i) for i in ids):
+            return (f"another species (panel IDs {_id_prefix(panel_ids[0])}..., "
+                    f"section IDs {_id_prefix(next(iter(ids)))}...)")
+        upper = {s.upper(): s for s in symbols}
+        case_only = [g for g in panel_symbols if g not in symbols and g.upper() in upper]
+        if panel_symbols and len(case_only) >= 0.5 * len(panel_symbols):
+            return (f"another species (names differ only in case, e.g. panel '{case_only[0]}' "
+                    f"vs section '{upper[case_only[0].upper()]}')")
+        if not panel_symbols and not ids:
+            return "another ID type (the panel has Ensembl IDs, the section gene symbols)"
+        if not panel_ids and not symbols:
+            return "another ID type (the panel has gene symbols, the section Ensembl IDs)"
+        return "another platform or gene annotation (most panel genes are absent)"
+
+
+def _id_prefix(gene_id: str) -> str:
+    return re.match(r"^ENS[A-Z]*G", gene_id).group(0)
+
+
+def _where(adata: AnnData) -> str:
+    if LIBRARY_KEY in adata.obs:
+        return "section " + ",".join(library_ids(adata))
+    return "the section"
+
+
+def select_panel(adatas: AnnData | list[AnnData], *, n_top_genes: int = 3000,
+                 batch_key: str = LIBRARY_KEY) -> GenePanel:
+    """Highly variable genes of the (QC'd, log-normalised) cohort with sections as batches.
+
+    `n_top_genes` is clamped to the genes available; all sections' common genes are used.
+    Genes keep the cohort's var order.
+    """
+    adatas = [adatas] if isinstance(adatas, AnnData) else list(adatas)
+    if not adatas:
+        raise InputError("select_panel: no sections given")
+    cohort = adatas[0] if len(adatas) == 1 else ad.concat(adatas, join="inner", merge="first")
+    if cohort.n_vars == 0:
+        raise InputError("select_panel: the sections share no genes")
+    n = min(int(n_top_genes), cohort.n_vars)
+    if n < n_top_genes:
+        logger.info("select_panel: n_top_genes clamped from %d to the %d genes available", n_top_genes, n)
+    if n == cohort.n_vars:
+        chosen = np.ones(cohort.n_vars, dtype=bool)
+    else:
+        key = batch_key if batch_key in cohort.obs and cohort.obs[batch_key].nunique() > 1 else None
+        hvg = sc.pp.highly_variable_genes(cohort, n_top_genes=n, batch_key=key, inplace=False, subset=False)
+        chosen = hvg["highly_variable"].reindex(cohort.var_names).fillna(False).to_numpy(dtype=bool)
+    names = [str(v) for v in cohort.var_names[chosen]]
+    ids = [g for g, c in zip(_var_column(cohort, "gene_ids"), chosen) if c]
+    symbols = [s for s, c in zip(_var_column(cohort, "gene_symbols"), chosen) if c]
+    genes = [sym if sym and not _ENSEMBL.match(sym) else name for sym, name in zip(symbols, names)]
+    ids = [gid if gid else (name if _ENSEMBL.match(name) else "") for gid, name in zip(ids, names)]
+    panel = GenePanel(genes=tuple(genes), gene_ids=tuple(ids))
+    logger.info("gene panel: %d genes chosen from %d (hash %s)", len(panel), cohort.n_vars, panel.hash[:12])
+    return panel

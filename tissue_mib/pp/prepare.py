@@ -1,0 +1,191 @@
+"""The whole preprocessing chain, cached: sections on disk -> model-ready AnnData + gene panel."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, fields, replace
+
+import anndata as ad
+import numpy as np
+from anndata import AnnData
+
+from tissue_mib import __version__
+from tissue_mib.errors import InputError
+from tissue_mib.pp import cache
+from tissue_mib.pp._util import LIBRARY_KEY, library_ids, library_masks
+from tissue_mib.pp.graph import spatial_graph
+from tissue_mib.pp.panel import GenePanel, select_panel
+from tissue_mib.pp.patches import default_patch_um, image_source, patches
+from tissue_mib.pp.qc import TARGET_SUM, normalize, qc
+from tissue_mib.settings import progress
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    """Parameters of `prepare` (all enter the cache key).
+
+    min_spots: keep genes seen in at least this many spots of the training cohort.
+    n_top_genes: panel size (clamped to the genes available). target_sum: counts per spot
+    before log1p. max_missing: largest fraction of panel genes a section may lack.
+    batch_correction: None or "combat" (genes, across sections). patch_um: patch side in µm
+    (None: one spot diameter, fixed from the training cohort). patch_size: P (pixels).
+    stain_normalization: None or "macenko". n_neighs: neighbours of the kNN graph (no grid).
+    """
+
+    min_spots: int = 10
+    n_top_genes: int = 3000
+    target_sum: float = TARGET_SUM
+    max_missing: float = 0.2
+    batch_correction: str | None = None
+    patch_um: float | None = None
+    patch_size: int = 32
+    stain_normalization: str | None = None
+    n_neighs: int = 6
+
+    def __post_init__(self):
+        if self.batch_correction not in (None, "combat"):
+            raise InputError(f"PrepConfig.batch_correction must be None or 'combat', got {self.batch_correction!r}")
+        if self.stain_normalization not in (None, "macenko"):
+            raise InputError(f"PrepConfig.stain_normalization must be None or 'macenko', got {self.stain_normalization!r}")
+        if not 0 <= self.max_missing <= 1:
+            raise InputError(f"PrepConfig.max_missing must be a fraction in [0, 1], got {self.max_missing}")
+
+    def to_dict(self) -> dict:
+        """The set fields (None left out, so the dict is h5ad/YAML safe)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PrepConfig:
+        """Inverse of `to_dict`; unknown keys raise InputError."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(d) - set(known)
+        if unknown:
+            raise InputError(f"PrepConfig: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+        casts = {"min_spots": int, "n_top_genes": int, "patch_size": int, "n_neighs": int,
+                 "target_sum": float, "max_missing": float, "patch_um": float}
+        return cls(**{k: casts.get(k, str)(v) for k, v in d.items()})
+
+
+def split_sections(adatas: AnnData | list[AnnData]) -> list[AnnData]:
+    """One AnnData per library (copies), each with only its own `uns['spatial']` entry."""
+    adatas = [adatas] if isinstance(adatas, AnnData) else list(adatas)
+    if not adatas:
+        raise InputError("prepare: no sections given")
+    sections = []
+    for a in adatas:
+        if "spatial" not in a.obsm:
+            raise InputError(f"section {','.join(library_ids(a))}: no obsm['spatial'] (spot centres)")
+        for lib, rows in library_masks(a):
+            sec = a[rows].copy() if not rows.all() else a.copy()
+            spatial = a.uns.get("spatial", {})
+            sec.uns["spatial"] = {lib: spatial[lib]} if lib in spatial else {}
+            sections.append(sec)
+    libs = [library_ids(s)[0] for s in sections]
+    if len(set(libs)) != len(libs):
+        raise InputError(f"prepare: library ids repeat across the inputs ({libs}); give each section its own id")
+    return sections
+
+
+def prepare(adatas: AnnData | list[AnnData], *, panel: GenePanel | None = None, config: PrepConfig | None = None,
+            use_cache: bool = True, cache_dir: str | os.PathLike | None = None) -> tuple[AnnData, GenePanel]:
+    """QC, normalise, fit (if `panel` is None) and apply the gene panel, spot graph, patches.
+
+    Returns the sections concatenated (X dense float32 (N, G) log-normalised in panel order,
+    `obsp` graph, `obsm['tissue_mib_patches']` when images exist) and the panel. Spots with
+    no counts are dropped (obs_names identify the rest; they get a `{library_id}_` prefix
+    only when barcodes repeat across sections). The result is cached on disk (see
+    `tissue_mib.pp.cache`) unless `use_cache=False`; `uns['tissue_mib_prep']` records the
+    config (patch_um resolved), the panel, the cache path and the version.
+    """
+    config = config or PrepConfig()
+    sections = split_sections(adatas)
+    params = {"config": config.to_dict(), "panel": panel.hash if panel is not None else "fit"}
+    path = cache.cache_path(cache.input_hash(sections, params), directory=cache_dir) if use_cache else None
+    if path is not None and (cached := cache.load(path)) is not None:
+        return cached, GenePanel.from_dict(cached.uns["tissue_mib_prep"]["panel"])
+
+    summary: dict[str, dict] = {}
+    for sec in progress(sections, desc="QC + normalise", total=len(sections)):
+        lib = library_ids(sec)[0]
+        n_in = sec.n_obs
+        qc(sec, min_spots=0)
+        normalize(sec, target_sum=config.target_sum)
+        if sec.n_obs == 0:
+            raise InputError(f"section {lib}: no spot has any counts")
+        summary[lib] = {"n_spots_in": int(n_in), "n_spots_dropped": int(n_in - sec.n_obs),
+                        "was_normalised": bool(sec.uns["tissue_mib_normalize"]["skipped"])}
+    if panel is None:
+        panel = _fit_panel(sections, config)
+    applied = []
+    for sec in sections:
+        lib = library_ids(sec)[0]
+        out = panel.apply(sec, max_missing=config.max_missing)
+        summary[lib] |= {k: out.uns["tissue_mib_panel"][k] for k in ("n_missing", "frac_missing")}
+        applied.append(out)
+    adata = _concat(applied)
+    if config.batch_correction == "combat":
+        from tissue_mib.pp.batch import combat_apply, combat_fit
+
+        if params["panel"] == "fit":
+            panel = combat_fit(adata, panel)
+        else:
+            combat_apply(adata, panel)
+    spatial_graph(adata, n_neighs=config.n_neighs)
+    config = replace(config, patch_um=_resolve_patch_um(adata, config))
+    if config.patch_um is not None:
+        patches(adata, patch_um=config.patch_um, size=config.patch_size)
+        if config.stain_normalization == "macenko" and "tissue_mib_patches" in adata.obsm:
+            from tissue_mib.pp.stain import macenko_normalize
+
+            for lib, rows in library_masks(adata):
+                if adata.uns["tissue_mib_patches"]["source_image"].get(lib):
+                    adata.obsm["tissue_mib_patches"][rows] = macenko_normalize(adata.obsm["tissue_mib_patches"][rows])
+    else:
+        logger.warning("no section has a usable image: genes only, no histology patches")
+    adata.uns["tissue_mib_panel"] = {"hash": panel.hash, "n_missing": max(s["n_missing"] for s in summary.values()),
+                                     "frac_missing": max(s["frac_missing"] for s in summary.values())}
+    adata.uns["tissue_mib_prep"] = {"config": config.to_dict(), "panel": panel.to_dict(), "libraries": summary,
+                                    "cache_path": str(path) if path is not None else "", "version": __version__}
+    if path is not None:
+        cache.store(adata, path)
+    return adata, panel
+
+
+def _fit_panel(sections: list[AnnData], config: PrepConfig) -> GenePanel:
+    """Gene QC (min_spots over the whole cohort) and HVGs with sections as batches."""
+    cohort = sections[0].copy() if len(sections) == 1 else ad.concat(sections, join="inner", merge="first")
+    qc(cohort, min_spots=config.min_spots)
+    if cohort.n_vars == 0:
+        raise InputError(f"prepare: no gene is seen in >= {config.min_spots} spots of the training cohort")
+    return select_panel(cohort, n_top_genes=config.n_top_genes, batch_key=LIBRARY_KEY)
+
+
+def _concat(parts: list[AnnData]) -> AnnData:
+    """Concatenate panel-applied sections, keeping every library's `uns['spatial']` entry."""
+    if len(parts) == 1:
+        return parts[0]
+    names = np.concatenate([p.obs_names.to_numpy() for p in parts])
+    if len(set(names)) != len(names):
+        for p in parts:
+            p.obs_names = [f"{library_ids(p)[0]}_{n}" for n in p.obs_names]
+    adata = ad.concat(parts, merge="first", uns_merge="first")
+    adata.uns["spatial"] = {lib: e for p in parts for lib, e in p.uns.get("spatial", {}).items()}
+    adata.obs[LIBRARY_KEY] = adata.obs[LIBRARY_KEY].astype(str).astype("category")
+    return adata
+
+
+def _resolve_patch_um(adata: AnnData, config: PrepConfig) -> float | None:
+    """config.patch_um, else the spot diameter of the first library with an image (None: no image)."""
+    if config.patch_um is not None:
+        return float(config.patch_um)
+    with_image = [lib for lib in library_ids(adata) if image_source(adata, lib) is not None]
+    if not with_image:
+        return None
+    sizes = {lib: round(default_patch_um(adata, lib), 3) for lib in with_image}
+    if len(set(sizes.values())) > 1:
+        logger.warning("spot diameters differ across sections %s; patches use %s µm for all",
+                       sizes, sizes[with_image[0]])
+    return float(sizes[with_image[0]])
