@@ -1,0 +1,197 @@
+"""OMIB (paper 000, section 5, appendices B, D, H, L; DESIGN.md "OMIB").
+
+Parts: encoders Enc_i -> z_i; task-relevance branches Dec_i([z_i, ·]) (TRB heads);
+VAE_i -> (mu_i, sigma_i), zeta_i = mu_i + sigma_i eps; CAN (cross-attention over the
+zeta_i as tokens) -> xi (size k); dDec(xi) -> y_hat (the OMF head).
+
+Warm-up (Algorithm 1): L = Σ_i L_TRB_i with y_hat_i = Dec_i([z_i, e_i]), e_i ~ N(0, I).
+Main (Algorithm 2): L = L_OMF + Σ_i L_TRB_i with y_hat_i = Dec_i([z_i, xi]) and
+L_OMF = task(y_hat) + beta (KL_1 + r_1 KL_2 (+ r_2 KL_3)), r_j = dynamic_r measured
+against modality 1 each step without gradient; beta drawn uniformly in [M_l, M_u] (seeded)
+from MINE estimates on the raw inputs, or fixed by the user.
+Inference: zeta_i = mu_i; score = ||dDec(xi) - c||^2; score_<i> = ||Dec_i([z_i, 0]) - c||^2
+(the warm-up form with e_i at its mean).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tissue_mib.errors import InputError
+from tissue_mib.methods.base import Method, register_method
+from tissue_mib.nn.fusion import FUSIONS
+from tissue_mib.nn.objectives.omib import beta_bounds, beta_bounds_three, draw_beta, dynamic_r, entropy, estimate_mi, output_kl
+from tissue_mib.nn.objectives.vib import GaussianVAE, gaussian_kl, reparameterise
+from tissue_mib.settings import progress
+
+logger = logging.getLogger(__name__)
+
+
+@register_method("omib")
+class OMIB(Method):
+    """Optimal multimodal information bottleneck; phases ("warmup", "main").
+
+    Options: `k` size of zeta, xi, e (256); `beta` fixed beta (None: drawn in [M_l, M_u]);
+    `mine_steps`, `mine_batch`, `mine_lr`, `mine_rows` (the fixed MINE budget: optimiser
+    steps, batch size, learning rate, rows subsampled), `pca_dim` (raw inputs reduced to at
+    most this many dims before MINE), `heads_attn` (CAN heads), `seed`.
+    """
+
+    phases = ("warmup", "main")
+
+    def __init__(
+        self,
+        *,
+        modalities: Mapping,
+        task: Mapping,
+        k: int = 256,
+        beta: float | None = None,
+        mine_steps: int = 500,
+        mine_batch: int = 256,
+        mine_lr: float = 1e-3,
+        mine_rows: int = 4096,
+        pca_dim: int = 256,
+        heads_attn: int = 4,
+        seed: int = 0,
+        latent_dim: int = 256,
+    ):
+        params = dict(
+            k=k, beta=beta, mine_steps=mine_steps, mine_batch=mine_batch, mine_lr=mine_lr, mine_rows=mine_rows,
+            pca_dim=pca_dim, heads_attn=heads_attn, seed=seed, latent_dim=latent_dim,
+        )  # fmt: skip
+        super().__init__(modalities=modalities, task=task, params=params, latent_dim=latent_dim)
+        if beta is not None and not (beta >= 0 and math.isfinite(beta)):
+            raise InputError(f"method 'omib': 'beta' must be a finite number >= 0, got {beta}")
+        self.k = int(k)
+        dims = {m: self.encoders[m].out_dim for m in self.used_modalities}
+        self.modality_heads = nn.ModuleDict({m: self.make_head(d + self.k) for m, d in dims.items()})  # Dec_i
+        self.vaes = nn.ModuleDict({m: GaussianVAE(in_dim=d, latent_dim=self.k, svdd=self.is_svdd) for m, d in dims.items()})
+        self.can = FUSIONS.build(
+            "cross_attention", in_dims=[self.k] * len(dims), out_dim=self.k, n_heads=heads_attn, svdd=self.is_svdd
+        )
+        self.head = self.make_head(self.k)  # dDec
+        # beta and its bounds: saved with the weights (NaN until setup)
+        for name in ("beta", "M_l", "M_u"):
+            self.register_buffer(name, torch.tensor(float("nan")))
+        self.r = torch.full((len(dims) - 1,), float("nan"))  # last r_j, for the engine's history
+        self._r_sum, self._r_count = torch.zeros(len(dims) - 1), 0
+
+    # ----------------------------------------------------------------- setup
+    def setup(self, data_loader: Iterable[Mapping[str, Tensor]]) -> None:
+        """MINE -> (M_l, M_u) -> beta (Algorithm 2, lines 1-5), then the SVDD centre."""
+        if not torch.isfinite(self.beta):
+            self._set_beta(data_loader)
+        super().setup(data_loader)
+
+    def _set_beta(self, data_loader: Iterable[Mapping[str, Tensor]]) -> None:
+        raw = {m: [] for m in self.used_modalities}
+        rows = 0
+        for batch in progress(data_loader, desc="OMIB: raw inputs for MINE"):
+            for m in self.used_modalities:
+                raw[m].append(self.target_inputs(batch, m).cpu())
+            rows += len(raw[self.used_modalities[0]][-1])
+            if rows >= self.params["mine_rows"]:
+                break
+        v = [torch.cat(raw[m])[: self.params["mine_rows"]].numpy() for m in self.used_modalities]
+        budget = dict(
+            steps=self.params["mine_steps"], batch_size=self.params["mine_batch"], lr=self.params["mine_lr"],
+            seed=self.params["seed"], max_dim=self.params["pca_dim"],
+        )  # fmt: skip
+        H = [entropy(x, **budget) for x in v]
+        pairs = [(i, j) for i in range(len(v)) for j in range(i + 1, len(v))]
+        # MI is >= 0; a negative DV estimate (small budget, weak dependence) counts as 0
+        I = {(i, j): max(estimate_mi(v[i], v[j], **budget), 0.0) for i, j in pairs}
+        if len(v) == 2:
+            M_l, M_u = beta_bounds(H[0], H[1], I[(0, 1)])
+        else:
+            M_l, M_u = beta_bounds_three(H, [I[p] for p in pairs])
+        beta = self.params["beta"]
+        if beta is None:
+            beta = draw_beta(M_l, M_u, np.random.default_rng(self.params["seed"]))
+        elif not M_l <= beta <= M_u:
+            logger.warning("OMIB: the fixed beta %.4g lies outside [M_l, M_u] = [%.4g, %.4g]", beta, M_l, M_u)
+        self.beta.fill_(float(beta))
+        self.M_l.fill_(float(M_l))
+        self.M_u.fill_(float(M_u))
+        logger.info(
+            "OMIB: MINE H = %s, I = %s nats -> M_l = %.4g, M_u = %.4g, beta = %.4g",
+            [round(h, 3) for h in H], {f"{i}{j}": round(x, 3) for (i, j), x in I.items()}, M_l, M_u, beta,
+        )  # fmt: skip
+
+    def on_epoch_start(self, data_loader: Iterable[Mapping[str, Tensor]], epoch: int) -> None:
+        """Log beta, M_l, M_u and the mean r of the epoch that ended."""
+        if self._r_count:
+            logger.info(
+                "OMIB epoch %d: beta = %.4g, M_l = %.4g, M_u = %.4g, mean r = %s",
+                epoch - 1, float(self.beta), float(self.M_l), float(self.M_u),
+                [round(float(x), 4) for x in self._r_sum / self._r_count],
+            )  # fmt: skip
+        self._r_sum, self._r_count = torch.zeros_like(self._r_sum), 0
+
+    # --------------------------------------------------------------- forward
+    def _trb(self, m: str, z: Tensor, e: Tensor) -> Tensor:
+        """Dec_m([z_m, e]): the TRB head of modality m."""
+        return self.modality_heads[m](torch.cat([z, e], dim=-1))
+
+    def _omf(self, z: Mapping[str, Tensor], *, sample: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        """OMF block: VAE_i -> zeta_i -> CAN -> xi (B, k); also the KL_i (mean over batch)."""
+        zetas, kls = [], {}
+        for m in self.used_modalities:
+            mu, std = self.vaes[m](z[m])
+            zetas.append(reparameterise(mu, std, sample=sample))
+            kls[m] = gaussian_kl(mu.float(), std.float()).mean()
+        return self.can(zetas), kls
+
+    def inference(self, batch: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], Tensor]:
+        z = self.encode(batch)
+        xi, _ = self._omf(z, sample=False)
+        preds = {"": self.head(xi)}
+        for m in self.used_modalities:
+            preds[m] = self._trb(m, z[m], torch.zeros(len(z[m]), self.k, device=z[m].device))
+        return preds, xi
+
+    def training_loss(self, batch: Mapping[str, Tensor], phase: str) -> dict[str, Tensor]:
+        if phase not in self.phases:
+            raise InputError(f"method 'omib' has phases {self.phases}, not {phase!r}")
+        z = self.encode(batch)
+        if phase == "warmup":  # e_i ~ N(0, I) in training, its mean 0 in eval (val loss)
+            noise = torch.randn if self.training else torch.zeros
+            terms = {
+                f"trb_{m}": self.head_loss(m, self._trb(m, z[m], noise(len(z[m]), self.k, device=z[m].device)), batch)
+                for m in self.used_modalities
+            }
+            return {"loss": sum(terms.values()), **{k: v.detach() for k, v in terms.items()}}
+        xi, kls = self._omf(z, sample=self.training)
+        y_hat = self.head(xi)
+        y_mod = {m: self._trb(m, z[m], xi) for m in self.used_modalities}
+        r = self._dynamic_r(y_mod, y_hat)
+        first, *rest = self.used_modalities
+        task = self.head_loss("", y_hat, batch)
+        kl = kls[first] + sum(r_j * kls[m] for r_j, m in zip(r.tolist(), rest))
+        omf = task + self.beta * kl
+        trbs = {f"trb_{m}": self.head_loss(m, y_mod[m], batch) for m in self.used_modalities}
+        loss = omf + sum(trbs.values())
+        out = {"loss": loss, "task": task.detach(), **{k: v.detach() for k, v in trbs.items()}}
+        out.update({f"kl_{m}": kls[m].detach() for m in self.used_modalities})
+        out.update({"beta": self.beta.clone(), "M_l": self.M_l.clone(), "M_u": self.M_u.clone()})
+        out.update({("r" if len(r) == 1 else f"r_{j + 1}"): r[j].clone() for j in range(len(r))})
+        return out
+
+    @torch.no_grad()
+    def _dynamic_r(self, y_mod: Mapping[str, Tensor], y_hat: Tensor) -> Tensor:
+        """r_j = 1 - tanh(ln(mean KL(y_{j+1} || y) / mean KL(y_1 || y))), j = 1.. (no gradient)."""
+        kind = self.task["kind"]
+        first, *rest = self.used_modalities
+        kl_1 = output_kl(y_mod[first].float(), y_hat.float(), kind)
+        r = torch.tensor([dynamic_r(kl_1, output_kl(y_mod[m].float(), y_hat.float(), kind)) for m in rest])
+        if self.training:  # the val loss (eval mode) does not count towards the epoch's r
+            self.r = r
+            self._r_sum += r
+            self._r_count += 1
+        return r
