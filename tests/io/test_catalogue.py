@@ -8,7 +8,7 @@ import pytest
 
 from tissue_mib import io
 from tissue_mib.errors import InputError
-from tissue_mib.io.catalogue import expand, resolve, synthetic_dir
+from tissue_mib.io.catalogue import expand, her2st_dir, resolve, synthetic_dir
 
 
 @pytest.fixture(autouse=True)
@@ -37,12 +37,15 @@ def test_builtin_bc_sections_resolve_to_her2st(shared_data):
     assert [r.name for r in resolve(["BC-C", "BC-?"])][:2] == ["BC-C", "BC-A"]  # globs over names
 
 
-def test_her2st_env_override(monkeypatch, tmp_path):
+def test_her2st_env_override(monkeypatch, tmp_path, shared_data):
+    assert her2st_dir().resolve() == (shared_data / "her2st").resolve()
     monkeypatch.setenv("TISSUE_MIB_HER2ST", str(tmp_path))
-    assert resolve("BC-B")[0].path == tmp_path
+    assert resolve("BC-B")[0].path == tmp_path and her2st_dir() == tmp_path
     monkeypatch.setenv("TISSUE_MIB_HER2ST", str(tmp_path / "absent"))
     with pytest.raises(InputError, match=r"BC-B: data not found at .*absent .*sections\.yaml: root 'her2st'"):
         resolve("BC-B")
+    with pytest.raises(InputError, match=r"her2st folder not found at .*absent; set TISSUE_MIB_HER2ST"):
+        her2st_dir()
 
 
 def test_nb_without_user_catalogue_says_where_to_get_them():

@@ -70,6 +70,7 @@ class Catalogue:
 
     def __init__(self, files: Iterable[Path]):
         self.entries: dict[str, dict] = {}
+        self.roots: dict[str, Path] = {}
         self.unavailable: dict[str, str] = {}
         self.synthetic: list[str] = []
         self._patterns: list[str] = []
@@ -92,6 +93,7 @@ class Catalogue:
                 raise InputError(f"{file}: roots.{key} needs a 'path'")
             env = spec.get("env")
             roots[key] = Path(os.environ[env]).expanduser() if env and os.environ.get(env) else base / Path(spec["path"]).expanduser()
+        self.roots.update(roots)
         for key, spec in (doc.get("sections") or {}).items():
             if not isinstance(spec, dict) or not ({"path", "root"} & spec.keys()) or spec.keys() - _ENTRY_KEYS:
                 raise InputError(f"{file}: sections.{key} needs 'path' or 'root' (keys: {', '.join(sorted(_ENTRY_KEYS))})")
@@ -198,6 +200,14 @@ def load(catalogue: str | os.PathLike | None = None) -> Catalogue:
     if user:
         files.append(Path(user).expanduser())
     return Catalogue(files)
+
+
+def her2st_dir(*, catalogue: str | os.PathLike | None = None) -> Path:
+    """The her2st folder: the catalogue's `her2st` root ($TISSUE_MIB_HER2ST overrides it)."""
+    root = load(catalogue).roots.get("her2st")
+    if root is None or not root.is_dir():
+        raise InputError(f"her2st folder not found at {root}; set TISSUE_MIB_HER2ST to its path")
+    return root
 
 
 def resolve(names: str | Iterable[str], *, catalogue: str | os.PathLike | None = None) -> list[SectionRef]:
