@@ -87,3 +87,19 @@ def test_empty_section(squidpy_h5ad, tmp_path):
     a.write_h5ad(path)
     with pytest.raises(InputError, match=r"empty\.h5ad: empty section \(0 spots"):
         io.read(path)
+
+
+def test_cellxgene_style_raw_and_feature_names(squidpy_h5ad, tmp_path):
+    src = ad.read_h5ad(squidpy_h5ad)
+    counts = np.rint(np.expm1(src.X.toarray())).astype(np.float32)
+    cx = ad.AnnData(X=src.X, obs=src.obs, obsm={"spatial": src.obsm["spatial"]}, uns={"spatial": src.uns["spatial"]})
+    cx.var_names = src.var["gene_ids"].to_numpy()
+    cx.var["feature_name"] = src.var_names.to_numpy()
+    cx.raw = ad.AnnData(X=sp.csr_matrix(counts), var=cx.var.copy())
+    path = tmp_path / "cellxgene.h5ad"
+    cx.write_h5ad(path)
+    a = io.read(path, layer="raw")
+    np.testing.assert_array_equal(a.X.toarray(), counts)
+    assert a.var_names[1] == "St18" and a.var["gene_ids"].iloc[1] == "ENSMUSG00000033740"
+    assert a.uns["spatial"][LIB]["metadata"]["is_normalised"] is False
+    assert io.read(path).uns["spatial"][LIB]["metadata"]["is_normalised"] is True

@@ -38,9 +38,13 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
     except Exception as exc:  # noqa: BLE001 - h5py/anndata raise many types on corrupt files
         raise InputError(f"{path}: cannot read h5ad ({type(exc).__name__}: {exc})") from None
     where = str(path)
-    if layer is not None:
+    var_source = adata
+    if layer == "raw" and "raw" not in adata.layers and adata.raw is not None:
+        X, var_source, where = adata.raw.X, adata.raw, f"{path} raw"
+    elif layer is not None:
         if layer not in adata.layers:
-            raise InputError(f"{path}: no layer {layer!r} (layers: {sorted(adata.layers) or 'none'})")
+            extra = " and .raw" if adata.raw is not None else ""
+            raise InputError(f"{path}: no layer {layer!r} (layers: {sorted(adata.layers) or 'none'}{extra})")
         X = adata.layers[layer]
         where = f"{path} layer {layer!r}"
     else:
@@ -74,7 +78,7 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
         obs[col] = obs[col].astype(np.int64) if col in obs else np.full(len(obs), -1, dtype=np.int64)
     obs["in_tissue"] = obs["in_tissue"].astype(np.int64) if "in_tissue" in obs else np.ones(len(obs), dtype=np.int64)
 
-    var = _gene_table(adata)
+    var = _gene_table(var_source.var)
     out = AnnData(X=X, obs=obs, var=var)
     out.obsm["spatial"] = xy
     out.uns["spatial"] = {}
@@ -90,18 +94,21 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
     return out
 
 
-def _gene_table(adata: AnnData) -> pd.DataFrame:
-    """gene_ids / gene_symbols from the usual var columns; var_names are symbols unless they look like IDs."""
-    v = adata.var
-    names = adata.var_names.to_numpy()
-    ids = v["gene_ids"].to_numpy() if "gene_ids" in v else None
-    symbols = v["gene_symbols"].to_numpy() if "gene_symbols" in v else None
-    if symbols is None:
-        looks_like_ids = ids is None and pd.Index(names).str.match(r"^ENS[A-Z]*G\d+").mean() > 0.5
-        if looks_like_ids:
-            ids = names
-        else:
-            symbols = names
+_ID_COLUMNS = ("gene_ids", "gene_id", "feature_id")
+_SYMBOL_COLUMNS = ("gene_symbols", "feature_name", "gene_name", "symbol")  # scanpy, CELLxGENE, others
+
+
+def _gene_table(var: pd.DataFrame) -> pd.DataFrame:
+    """gene_ids / gene_symbols from the usual var columns; the var_names fill the missing one
+    (as IDs when they look like Ensembl IDs, else as symbols)."""
+    names = var.index.to_numpy()
+    ids = next((var[c].to_numpy() for c in _ID_COLUMNS if c in var), None)
+    symbols = next((var[c].to_numpy() for c in _SYMBOL_COLUMNS if c in var), None)
+    names_are_ids = pd.Index(names).astype(str).str.match(r"^ENS[A-Z]*G\d+").mean() > 0.5
+    if ids is None and names_are_ids:
+        ids = names
+    if symbols is None and not names_are_ids:
+        symbols = names
     return gene_table(ids, symbols)
 
 
