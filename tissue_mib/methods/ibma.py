@@ -85,15 +85,17 @@ class IBMA(Method):
         """Pseudo-classes (unless multiclass), input class means C_j, class frequencies p_y,
         the SVDD centre."""
         raw = {m: [] for m in self.used_modalities}
-        ys = []
+        ys, rows = [], []
         for batch in progress(data_loader, desc="IBMA: inputs"):
             for m in self.used_modalities:
                 raw[m].append(self.target_inputs(batch, m).cpu())
+            rows.append(batch["index"].cpu())
             if self.task["kind"] == "multiclass":
                 ys.append(batch["y"].long().cpu())
-        raw = {m: torch.cat(v) for m, v in raw.items()}
+        order = torch.argsort(torch.cat(rows))  # row order: the labelling does not depend on shuffling
+        raw = {m: torch.cat(v)[order] for m, v in raw.items()}
         if self.task["kind"] == "multiclass":
-            labels = torch.cat(ys)
+            labels = torch.cat(ys)[order]
         else:
             self._labeller = _PseudoClasses.fit(
                 {m: x.numpy() for m, x in raw.items()},
