@@ -1,0 +1,125 @@
+"""Flagged regions as a GeoJSON FeatureCollection of QuPath annotations.
+
+Each connected component of flagged spots (`obs['tissue_mib_region']`) becomes one polygon
+in full-resolution image pixels (x right, y down, as `obsm['spatial']`): the union of discs
+around its spots and of the graph edges between them, of radius 0.55 x the spot pitch (so
+neighbouring spots merge into one outline) and never smaller than the spot itself. QuPath opens it with File > Import objects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+import scipy.sparse as sp
+from shapely import MultiLineString, MultiPoint
+from shapely.geometry import mapping
+
+from tissue_mib.errors import InputError
+from tissue_mib.utils import atomic_write
+
+logger = logging.getLogger(__name__)
+
+CLASSIFICATION = {"name": "Anomalous", "color": [220, 20, 60]}
+
+
+def _pitch(xy: np.ndarray) -> float:
+    """Median nearest-neighbour distance between spot centres (full-res pixels)."""
+    if len(xy) < 2:
+        return 0.0
+    d, _ = cKDTree(xy).query(xy, k=2)
+    return float(np.median(d[:, 1]))
+
+
+def _outline(xy: np.ndarray, graph: sp.csr_matrix, radius: float):
+    """Union of discs of `radius` around the spots and of the buffered edges between them."""
+    rows, cols = sp.triu(graph, k=1).nonzero()
+    edges = MultiLineString([[xy[i], xy[j]] for i, j in zip(rows, cols)]) if rows.size else None
+    shape = MultiPoint(xy).buffer(radius, quad_segs=8)
+    return shape.union(edges.buffer(radius, quad_segs=8)) if edges is not None else shape
+
+
+def _library(adata, library_id: str | None):
+    if "library_id" not in adata.obs:
+        return np.ones(adata.n_obs, bool), library_id or "section"
+    libs = list(dict.fromkeys(adata.obs["library_id"].astype(str)))
+    if library_id is None:
+        if len(libs) > 1:
+            raise InputError(f"library_id: the AnnData holds several sections {libs}; pass one (coordinates are per image)")
+        library_id = libs[0]
+    if library_id not in libs:
+        raise InputError(f"library_id: {library_id!r} is not one of {libs}")
+    return (adata.obs["library_id"].astype(str) == library_id).to_numpy(), library_id
+
+
+def regions_geojson(adata, *, library_id: str | None = None) -> dict:
+    """The flagged regions of one section as a GeoJSON FeatureCollection (dict), one Feature per region.
+
+    Properties: objectType "annotation", classification {name "Anomalous", color}, name,
+    n_spots, mean_score, min_qvalue (also under `measurements`, which QuPath lists).
+    Runs `tl.regions.flagged_regions` first when `obs['tissue_mib_region']` is absent.
+    """
+    from tissue_mib.tl.regions import REGION_KEY, flagged_regions
+
+    if "spatial" not in adata.obsm:
+        raise InputError("obsm['spatial']: missing; the AnnData has no spot coordinates")
+    for key in ("tissue_mib_score", "tissue_mib_qvalue"):
+        if key not in adata.obs:
+            raise InputError(f"obs['{key}']: missing; score the section first")
+    if REGION_KEY not in adata.obs:
+        flagged_regions(adata)
+    mask, lib = _library(adata, library_id)
+    xy_all = np.asarray(adata.obsm["spatial"], dtype=np.float64)[mask]
+    obs = adata.obs[mask]
+    spot_diameter = float(adata.uns.get("spatial", {}).get(lib, {}).get("scalefactors", {}).get("spot_diameter_fullres", 0.0))
+    radius = max(0.55 * _pitch(xy_all), 0.5 * spot_diameter, 1.0)
+    section = str(obs["section"].iloc[0]) if "section" in obs and len(obs) else lib
+    features = []
+    regions = obs[REGION_KEY]
+    graph = sp.csr_matrix(adata.obsp["spatial_connectivities"])[mask][:, mask]
+    for region in regions.cat.categories:
+        sel = (regions == region).to_numpy()
+        if not sel.any():
+            continue
+        shape = _outline(xy_all[sel], graph[sel][:, sel], radius)
+        stats = {
+            "n_spots": int(sel.sum()),
+            "mean_score": float(obs["tissue_mib_score"].to_numpy()[sel].mean()),
+            "min_qvalue": float(obs["tissue_mib_qvalue"].to_numpy()[sel].min()),
+        }
+        features.append({
+            "type": "Feature",
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tissue-mib/{section}/region/{region}")),
+            "geometry": mapping(shape),
+            "properties": {
+                "objectType": "annotation",
+                "classification": CLASSIFICATION,
+                "name": f"{section} region {region}",
+                **stats,
+                "measurements": stats,
+            },
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+def write_geojson(adata, path: str | Path, *, library_id: str | None = None) -> Path:
+    """Write `regions_geojson` to `path` atomically (a section with no flagged spot gives an empty collection)."""
+    collection = regions_geojson(adata, library_id=library_id)
+    path = Path(path)
+    with atomic_write(path, suffix=".geojson") as tmp:
+        tmp.write_text(json.dumps(_plain(collection)))
+    logger.info("wrote %d region(s) to %s", len(collection["features"]), path)
+    return path
+
+
+def _plain(obj):
+    """Tuples (from shapely's mapping) to lists so the JSON is exactly what QuPath expects."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
