@@ -78,3 +78,19 @@ def test_blank_detection(shared_data):
     assert is_blank(load_rgb(spatial / "tissue_hires_image.png"))
     assert not is_blank(load_rgb(spatial / "tissue_lowres_image.png"))
     assert is_blank(np.full((5, 5, 3), 255, np.uint8))
+
+
+def test_jpeg_levels_decode_at_reduced_scale(shared_data):
+    big = shared_data / "her2st" / "images" / "C2_5714_HE_BT_C2.jpg"  # 9274 x 9911 px
+    with SlideImage(big) as slide:
+        assert slide.shape == (9911, 9274) and slide.level_downsamples[1:] == pytest.approx((2, 4, 8), rel=1e-3)
+        assert slide.best_level(4.5) == 2
+        assert slide.read_region(4000, 4000, 50, 40, level=3).shape == (40, 50, 3)
+        assert slide._decoded[1].shape == (1239, 1160, 3)  # only the 1/8 level was decoded
+    with SlideImage(shared_data / "visium-fixture-squidpy" / "test_img.jpg") as slide:
+        fine = slide.read_region(400, 800, 256, 192, level=0)
+        coarse = slide.read_region(400, 800, 64, 48, level=2)
+        small = fine.reshape(48, 4, 64, 4, 3).mean(axis=(1, 3))
+        assert np.corrcoef(small.ravel(), coarse.ravel())[0, 1] > 0.85  # the same place at 1/4 scale
+        shifted = slide.read_region(400 + 8, 800, 64, 48, level=2)  # 2 px off at this level
+        assert np.corrcoef(small.ravel(), shifted.ravel())[0, 1] < 0.7

@@ -17,6 +17,7 @@ from tissue_mib.errors import InputError
 
 logger = logging.getLogger(__name__)
 
+_JPEG_SCALES = (1, 2, 4, 8)
 _TIFF_SUFFIXES = {".tif", ".tiff", ".svs", ".ndpi", ".scn", ".bif", ".vms", ".vmu", ".mrxs"}
 
 
@@ -71,7 +72,8 @@ class SlideImage:
     uint8 (h, w, 3) with (x, y) the top-left corner in level-0 pixels and (w, h) in pixels of
     `level`; parts outside the image are zero. `microns_per_pixel` is NaN when the file does
     not say. Whole-slide formats are read through openslide, tiled/pyramidal TIFFs it cannot
-    open through tifffile + zarr (only the tiles needed), JPEG/PNG through Pillow (decoded once).
+    open through tifffile + zarr (only the tiles needed), JPEG/PNG through Pillow (the level
+    read last is kept decoded; a JPEG has levels at 1/2, 1/4 and 1/8 scale, decoded directly).
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -87,7 +89,10 @@ class SlideImage:
             self._open_tiff()
         else:
             self._pil = _open_pil(self.path)
-            self._shapes = [(self._pil.size[1], self._pil.size[0])]
+            W, H = self._pil.size
+            # JPEG decodes at 1/2, 1/4, 1/8 scale directly (Pillow draft): offer them as levels
+            factors = _JPEG_SCALES if self._pil.format == "JPEG" else (1,)
+            self._shapes = [(-(-H // f), -(-W // f)) for f in factors]
 
     # -- opening ---------------------------------------------------------------------------------
     def _open_tiff(self) -> None:
@@ -172,10 +177,17 @@ class SlideImage:
     def _level_array(self, level: int):
         if self._levels is not None:
             return self._levels[level]
-        if self._decoded is None:
+        if self._decoded is None or self._decoded[0] != level:  # keep one decoded level only
+            self._decoded = None
+            h, w = self._shapes[level]
             with _large_images_allowed():
-                self._decoded = np.asarray(self._pil.convert("RGB"), dtype=np.uint8)
-        return self._decoded
+                im = _open_pil(self.path)
+                im.draft("RGB", (w, h))
+                im = im.convert("RGB")
+                if im.size != (w, h):
+                    im = im.resize((w, h), Image.Resampling.BOX)
+            self._decoded = (level, np.asarray(im, dtype=np.uint8))
+        return self._decoded[1]
 
     @staticmethod
     def _crop(arr, x: int, y: int, w: int, h: int, shape: tuple[int, int]) -> np.ndarray:
