@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -145,15 +146,31 @@ def estimate_mi(
         mine = MINE(xt.shape[1], yt.shape[1], hidden_dim=hidden_dim).to(device)
     opt = torch.optim.Adam(mine.parameters(), lr=lr)
     b = min(batch_size, n)
-    for _ in progress(range(steps), desc="MINE"):
-        idx = torch.randint(n, (b,), generator=gen).to(device)
-        idx_m = torch.randint(n, (b,), generator=gen).to(device)
-        opt.zero_grad(set_to_none=True)
-        mine.loss(xt[idx], yt[idx], yt[idx_m]).backward()
-        opt.step()
-    with torch.no_grad():
-        perm = torch.randperm(n, generator=gen).to(device)
-        return float(mine.dv_bound(xt, yt, yt[perm]))
+    with _one_cpu_thread(torch.device(device)):
+        for _ in progress(range(steps), desc="MINE"):
+            idx = torch.randint(n, (b,), generator=gen).to(device)
+            idx_m = torch.randint(n, (b,), generator=gen).to(device)
+            opt.zero_grad(set_to_none=True)
+            mine.loss(xt[idx], yt[idx], yt[idx_m]).backward()
+            opt.step()
+        with torch.no_grad():
+            perm = torch.randperm(n, generator=gen).to(device)
+            return float(mine.dv_bound(xt, yt, yt[perm]))
+
+
+@contextlib.contextmanager
+def _one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Run on one CPU thread: MINE's network is tiny, and on a busy machine extra intra-op
+    threads make it many times slower (measured 15x on 2 shared cores); restored afterwards."""
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def entropy(v: np.ndarray | torch.Tensor, **kwargs) -> float:
