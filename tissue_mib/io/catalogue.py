@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import logging
 import os
 import re
 from collections.abc import Iterable
@@ -19,9 +20,11 @@ import yaml
 
 from tissue_mib.errors import InputError
 
+logger = logging.getLogger(__name__)
+
 CATALOGUE_ENV = "TISSUE_MIB_CATALOGUE"
 SYNTHETIC_ENV = "TISSUE_MIB_SYNTHETIC_DIR"
-BUILTIN = Path(__file__).resolve().parents[2] / "configs" / "sections.yaml"
+BUILTIN = Path(__file__).resolve().parents[2] / "configs" / "sections.yaml"  # in the repository checkout
 _RANGE = re.compile(r"^(?P<prefix>.*?)(?P<a>[A-Za-z]|\d+)\.\.(?P<b>.+)$")
 _ENTRY_KEYS = {"path", "root", "section", "image", "labels_dir", "layer"}
 
@@ -195,7 +198,10 @@ def ref_for_path(path: Path) -> SectionRef:
 
 def load(catalogue: str | os.PathLike | None = None) -> Catalogue:
     """The built-in catalogue merged with `catalogue` or $TISSUE_MIB_CATALOGUE (if set)."""
-    files = [BUILTIN] if BUILTIN.is_file() else []
+    files = [BUILTIN]
+    if not BUILTIN.is_file():
+        logger.warning("%s not found (not an editable install of the repository?); only a user catalogue applies", BUILTIN)
+        files = []
     user = catalogue if catalogue is not None else os.environ.get(CATALOGUE_ENV)
     if user:
         files.append(Path(user).expanduser())
