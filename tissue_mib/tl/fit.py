@@ -1,0 +1,144 @@
+"""`tl.fit`: healthy sections (AnnData) -> a trained `TissueModel`."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from anndata import AnnData
+
+from tissue_mib import pp
+from tissue_mib.errors import InputError
+from tissue_mib.methods import METHODS, build_method
+from tissue_mib.tl.model import TissueModel
+from tissue_mib.tl.tensors import coords_um, libraries_without_image, to_data
+from tissue_mib.train import TrainConfig, fit as train_fit, predict, split_holdout
+from tissue_mib.utils import seed_everything
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENCODERS = {"genes": {"encoder": "gcn"}, "histology": {"encoder": "resnet18", "stem": "cifar"}}
+PRESET_KEYS = ("method", "modalities", "params", "train", "prep", "holdout")
+
+
+def fit(
+    adatas: AnnData | list[AnnData],
+    *,
+    method: str = "omib",
+    config: Mapping | TrainConfig | None = None,
+    modalities: tuple[str, ...] = ("genes", "histology"),
+    epochs: int | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    seed: int = 0,
+    holdout: str = "auto",
+    prep: pp.PrepConfig | Mapping | None = None,
+    out: str | Path | None = None,
+    **method_params,
+) -> TissueModel:
+    """Train `method` under Deep SVDD on healthy sections; return the `TissueModel`.
+
+    adatas: healthy sections (`io.read` output; one AnnData or a list). config: a preset
+    (YAML mapping with optional sections `modalities` (encoder spec per modality), `params`
+    (method options), `train` (TrainConfig fields), `prep` (PrepConfig fields), `holdout`
+    (`fraction`, `block_um`)) or a TrainConfig. modalities: ("genes",) for a genes-only
+    model; sections without images also give one. epochs: epochs of the last (main) phase;
+    earlier phases keep the preset's count, else max(1, epochs // 4). holdout: "auto",
+    "sections" or "blocks" (DESIGN.md section 5). prep: preprocessing options. out: write
+    the model directory there. method_params: method options (win over the preset's).
+    """
+    preset = _preset(config)
+    seed_everything(seed)
+    prep_config = _prep_config(prep, preset.get("prep"))
+    prepared, panel = pp.prepare(adatas, config=prep_config)
+    prep_config = pp.PrepConfig.from_dict(prepared.uns["tissue_mib_prep"]["config"])
+    modalities = _modalities(prepared, tuple(modalities), method)
+    data = to_data(prepared, modalities)
+
+    options = dict(preset.get("holdout") or {})
+    split = split_holdout(data.groups, coords_um=coords_um(prepared), edge_index=data.edge_index, mode=holdout,
+                          seed=seed, **options)  # fmt: skip
+
+    specs = _encoder_specs(preset.get("modalities") or {}, modalities, n_genes=len(panel))
+    params = {**dict(preset.get("params") or {}), **method_params}
+    if "seed" in inspect.signature(METHODS.get(method)).parameters:
+        params.setdefault("seed", seed)
+    seed_everything(seed)
+    model = build_method(method, modalities=specs, task={"kind": "svdd"}, **params)
+
+    train_config = _train_config(preset.get("train"), model.phases, epochs=epochs, device=device,
+                                 precision=precision, seed=seed)  # fmt: skip
+    history = train_fit(model, data.subset(split.train), val_data=data.subset(split.holdout), config=train_config)
+    calibration = predict(model, data, config=train_config, rows=split.holdout)["score"].astype(np.float64)
+    record = split.to_dict() | {
+        "holdout_obs_names": prepared.obs_names[split.holdout].tolist(),
+        "sections": [str(s) for s in prepared.obs["library_id"].astype("category").cat.categories],
+    }
+    tissue_model = TissueModel(
+        method=model, panel=panel, prep=prep_config, train_config=train_config, history=history,
+        calibration=calibration, holdout=record, modalities=modalities,
+    )  # fmt: skip
+    if out is not None:
+        tissue_model.save(out)
+    return tissue_model
+
+
+def _preset(config: Mapping | TrainConfig | None) -> dict:
+    if config is None:
+        return {}
+    if isinstance(config, TrainConfig):
+        return {"train": config.to_dict()}
+    if not isinstance(config, Mapping):
+        raise InputError(f"config must be a mapping (a YAML preset) or a TrainConfig, got {type(config).__name__}")
+    unknown = sorted(set(config) - set(PRESET_KEYS))
+    if unknown:
+        raise InputError(f"config: unknown section(s) {unknown}; known: {', '.join(PRESET_KEYS)}")
+    return dict(config)
+
+
+def _prep_config(prep: pp.PrepConfig | Mapping | None, preset: Mapping | None) -> pp.PrepConfig:
+    if isinstance(prep, pp.PrepConfig):
+        return prep
+    return pp.PrepConfig.from_dict({**dict(preset or {}), **dict(prep or {})})
+
+
+def _encoder_specs(overrides: Mapping, modalities: tuple[str, ...], *, n_genes: int) -> dict[str, dict]:
+    """Default encoder per modality updated by the preset's; another encoder name replaces the default."""
+    specs = {}
+    for m in modalities:
+        spec = dict(overrides.get(m) or {})
+        base = DEFAULT_ENCODERS[m]
+        specs[m] = {**base, **spec} if spec.get("encoder", base["encoder"]) == base["encoder"] else spec
+    specs["genes"]["in_dim"] = n_genes
+    return specs
+
+
+def _modalities(prepared: AnnData, modalities: tuple[str, ...], method: str) -> tuple[str, ...]:
+    """The modalities to train on: genes-only when no section has an image."""
+    if "histology" not in modalities:
+        return modalities
+    missing = libraries_without_image(prepared)
+    libs = list(prepared.obs["library_id"].astype(str).unique())
+    if len(missing) == len(libs):
+        logger.warning("no training section has an image: training %s on genes only", method)
+        return tuple(m for m in modalities if m != "histology")
+    if missing:
+        raise InputError(f"section(s) {', '.join(missing)} have no image while others do; "
+                         "give every section an image or use modalities=('genes',)")  # fmt: skip
+    return modalities
+
+
+def _train_config(preset: Mapping | None, phases: tuple[str, ...], *, epochs, device, precision, seed) -> TrainConfig:
+    base = TrainConfig.from_dict(dict(preset or {}))
+    config = replace(base, device=device, precision=precision, seed=seed)
+    if epochs is None:
+        return config
+    per_phase = base.epochs if isinstance(base.epochs, Mapping) else {}
+    chosen = {p: int(per_phase.get(p, max(1, epochs // 4))) for p in phases[:-1]}
+    chosen[phases[-1]] = int(epochs)
+    return replace(config, epochs=chosen)
+

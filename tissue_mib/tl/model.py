@@ -1,0 +1,84 @@
+"""`TissueModel`: what `tl.fit` returns and `tl.score` uses; saved as a model directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tissue_mib.errors import InputError
+from tissue_mib.pp import GenePanel, PrepConfig
+from tissue_mib.train import History, ModelDir, TrainConfig
+
+
+@dataclass
+class TissueModel:
+    """A trained method with its gene panel, preprocessing, history and calibration scores.
+
+    method: the trained `Method`. panel: the gene panel fixed at training. prep: the
+    preprocessing config (patch size in micrometres resolved at training). modalities: what
+    the model reads ("genes", "histology"). calibration: (n,) scores of held-out healthy
+    spots (split-conformal p-values). holdout: how they were chosen (holdout.json).
+    """
+
+    method: torch.nn.Module
+    panel: GenePanel
+    prep: PrepConfig
+    train_config: TrainConfig
+    history: History
+    calibration: np.ndarray
+    holdout: dict
+    modalities: tuple[str, ...]
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """The method's registered name."""
+        return self.method.name
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory (docs/engine.md) atomically; returns its path."""
+        self.path = self._as_modeldir().save(path)
+        return self.path
+
+    @classmethod
+    def load(cls, path: str | Path, *, method: str | None = None) -> TissueModel:
+        """Read a model directory; InputError naming the file when anything is missing or wrong."""
+        md = ModelDir.load(path, method=method)
+        try:
+            panel = GenePanel.from_dict(md.panel)
+            prep = PrepConfig.from_dict(md.prep)
+        except InputError as exc:
+            raise InputError(f"model directory {path}: {exc}") from exc
+        return cls(
+            method=md.method, panel=panel, prep=prep, train_config=md.train_config, history=md.history,
+            calibration=md.calibration, holdout=md.holdout,
+            modalities=tuple(md.meta.get("modalities", ("genes", "histology"))), path=md.path,
+        )  # fmt: skip
+
+    def summary(self) -> str:
+        """A few lines: method, modalities, panel, epochs, final losses, held-out data, β bounds."""
+        lines = [
+            f"method {self.name} on {', '.join(self.modalities)}; gene panel {len(self.panel)} genes "
+            f"(hash {self.panel.hash[:12]})",
+        ]
+        recs = self.history.records
+        if recs:
+            last = recs[-1]
+            secs = sum(r["time_s"] for r in recs)
+            lines.append(f"{len(recs)} epochs in {secs:.1f} s ({secs / len(recs):.2f} s/epoch)")
+            terms = {k: v for k, v in last.items() if k not in ("epoch", "phase", "phase_epoch", "lr", "time_s")}
+            lines.append("final: " + ", ".join(f"{k} {v:.4g}" for k, v in terms.items() if isinstance(v, float)))
+        h = self.holdout
+        lines.append(f"held out ({h.get('mode')}): {h.get('n_holdout')} spots; {h.get('n_buffer', 0)} buffer; "
+                     f"{self.calibration.size} calibration scores")  # fmt: skip
+        return "\n".join(lines)
+
+    def _as_modeldir(self) -> ModelDir:
+        return ModelDir(
+            method=self.method, panel=self.panel.to_dict(), train_config=self.train_config, prep=self.prep.to_dict(),
+            history=self.history, calibration=self.calibration, holdout=self.holdout,
+            meta={"modalities": list(self.modalities)},
+        )  # fmt: skip

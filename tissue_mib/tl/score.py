@@ -1,0 +1,102 @@
+"""`tl.score`: write anomaly scores, calibrated p/q-values and labels into an AnnData."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from tissue_mib import __version__, pp
+from tissue_mib.calibration import LABELS, bh_qvalues, conformal_pvalues, label_at, score_threshold
+from tissue_mib.errors import InputError
+from tissue_mib.tl.model import TissueModel
+from tissue_mib.tl.tensors import to_data
+from tissue_mib.train import predict
+
+logger = logging.getLogger(__name__)
+
+THRESHOLD_RULE = "BH q <= fdr"
+
+
+def score(adata: AnnData, model: TissueModel, *, fdr: float = 0.05, copy: bool = False) -> AnnData | None:
+    """Score every spot of `adata` (one or several sections) with `model`.
+
+    Writes `obs['tissue_mib_score']` (higher = more anomalous), `_pvalue` (split-conformal
+    against the model's held-out healthy scores), `_qvalue` (Benjamini-Hochberg over all
+    spots of `adata`), `_label` (categorical normal/anomalous at q <= fdr),
+    `_score_genes` / `_score_histology` (per-modality heads; NaN where the method has none),
+    `obsm['tissue_mib_latent']` (N, d) and `uns['tissue_mib']`. Spots that preprocessing
+    drops (no counts) get NaN and no label. Returns the scored copy when `copy=True`.
+    """
+    if not adata.obs_names.is_unique:
+        raise InputError("score: adata.obs_names repeat; call adata.obs_names_make_unique() first")
+    prepared, _ = pp.prepare(adata, panel=model.panel, config=model.prep)
+    data = to_data(prepared, model.modalities)
+    out = predict(model.method, data, config=model.train_config)
+
+    rows = adata.obs_names.get_indexer(prepared.obs_names)
+    if (rows < 0).any():
+        raise InputError("score: preprocessing renamed spots; give every section its own library_id and unique obs_names")
+    target = adata.copy() if copy else adata
+    n = target.n_obs
+    scores = out["score"].astype(np.float64)
+    p = conformal_pvalues(scores, model.calibration)
+    q = bh_qvalues(p)
+    labels = label_at(q, fdr)
+    threshold = score_threshold(scores, q, fdr)
+
+    def full(values: np.ndarray) -> np.ndarray:
+        arr = np.full((n, *values.shape[1:]), np.nan)
+        arr[rows] = values
+        return arr
+
+    target.obs["tissue_mib_score"] = full(scores)
+    target.obs["tissue_mib_pvalue"] = full(p)
+    target.obs["tissue_mib_qvalue"] = full(q)
+    codes = np.full(n, -1, dtype=np.int8)
+    codes[rows] = labels.codes
+    target.obs["tissue_mib_label"] = pd.Categorical.from_codes(codes, categories=list(LABELS))
+    for modality in ("genes", "histology"):
+        key = f"score_{modality}"
+        target.obs[f"tissue_mib_{key}"] = full(out[key].astype(np.float64)) if key in out else np.nan
+    target.obsm["tissue_mib_latent"] = full(out["latent"]).astype(np.float32)
+    target.obsm.pop("tissue_mib_patches", None)
+    n_unscored = n - len(rows)
+    if n_unscored:
+        logger.warning("score: %d spot(s) dropped by preprocessing (no counts) are left unscored (NaN)", n_unscored)
+    prep_record = prepared.uns.get("tissue_mib_prep", {})
+    target.uns["tissue_mib"] = _h5ad_safe({
+        "method": model.name,
+        "params": model.method.config(),
+        "modalities": list(model.modalities),
+        "threshold_rule": THRESHOLD_RULE,
+        "fdr": float(fdr),
+        "score_threshold": float(threshold),
+        "n_flagged": int((labels.codes == 1).sum()),
+        "n_unscored": int(n_unscored),
+        "n_calibration": int(model.calibration.size),
+        "panel_hash": model.panel.hash,
+        "panel_missing": prepared.uns.get("tissue_mib_panel", {}),
+        "model_path": str(model.path) if model.path is not None else "",
+        "prep_cache_path": prep_record.get("cache_path", ""),
+        "prep_config": model.prep.to_dict(),
+        "version": __version__,
+    })  # fmt: skip
+    logger.info("scored %d spots with %s: %d flagged at %s = %g", len(rows), model.name,
+                target.uns["tissue_mib"]["n_flagged"], THRESHOLD_RULE, fdr)  # fmt: skip
+    return target if copy else None
+
+
+def _h5ad_safe(value):
+    """None -> "", tuples -> lists, numpy scalars -> Python values, recursively (h5ad-writable)."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return {str(k): _h5ad_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_h5ad_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,64 @@
+"""Prepared AnnData (the output of `pp.prepare`) -> the engine's `MultiModalData`."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from anndata import AnnData
+
+from tissue_mib.errors import InputError
+from tissue_mib.train import MultiModalData
+
+LIBRARY_KEY = "library_id"
+MODALITIES = ("genes", "histology")
+
+
+def libraries_without_image(prepared: AnnData) -> list[str]:
+    """Library ids of `prepared` that have no histology patches."""
+    libs = list(prepared.obs[LIBRARY_KEY].astype(str).unique())
+    if "tissue_mib_patches" not in prepared.obsm:
+        return libs
+    source = prepared.uns.get("tissue_mib_patches", {}).get("source_image", {})
+    return [lib for lib in libs if not source.get(lib)]
+
+
+def to_data(prepared: AnnData, modalities: tuple[str, ...]) -> MultiModalData:
+    """genes (N, G) float32 = X, histology (N, P, P, 3) uint8 = obsm patches, edge_index from
+    obsp['spatial_connectivities'] (source, target), groups = section codes."""
+    unknown = set(modalities) - set(MODALITIES)
+    if unknown:
+        raise InputError(f"modalities {sorted(unknown)} unknown; tissue models read {', '.join(MODALITIES)}")
+    if "histology" in modalities:
+        missing = libraries_without_image(prepared)
+        if missing:
+            raise InputError(f"section(s) {', '.join(missing)}: no image, but the model needs histology patches")
+    if "spatial_connectivities" not in prepared.obsp:
+        raise InputError("prepared data has no obsp['spatial_connectivities'] (run pp.prepare)")
+    x = prepared.X.toarray() if sp.issparse(prepared.X) else np.asarray(prepared.X)
+    mods = {"genes": x.astype(np.float32, copy=False)}
+    if "histology" in modalities:
+        mods["histology"] = np.asarray(prepared.obsm["tissue_mib_patches"], dtype=np.uint8)
+    graph = sp.coo_matrix(prepared.obsp["spatial_connectivities"])
+    edge_index = np.stack([graph.row, graph.col]).astype(np.int64)
+    groups = prepared.obs[LIBRARY_KEY].astype("category").cat.codes.to_numpy().astype(np.int64)
+    try:
+        return MultiModalData(modalities=mods, edge_index=edge_index, groups=groups)
+    except InputError as exc:
+        raise InputError(f"prepared data ({', '.join(prepared.obs[LIBRARY_KEY].astype(str).unique())}): {exc}") from exc
+
+
+def coords_um(prepared: AnnData) -> np.ndarray:
+    """Spot centres (N, 2) in micrometres (obsm['spatial'] x the library's microns_per_pixel)."""
+    xy = np.asarray(prepared.obsm["spatial"], dtype=np.float64)
+    out = np.empty_like(xy)
+    libs = prepared.obs[LIBRARY_KEY].astype(str).to_numpy()
+    for lib in np.unique(libs):
+        scale = prepared.uns.get("spatial", {}).get(lib, {}).get("scalefactors", {})
+        mpp = scale.get("microns_per_pixel")
+        if mpp is None and "spot_diameter_fullres" in scale:
+            um = prepared.uns["spatial"][lib].get("metadata", {}).get("spot_diameter_um", 55.0)
+            mpp = float(um) / float(scale["spot_diameter_fullres"])
+        if mpp is None:
+            raise InputError(f"section {lib}: uns['spatial'][{lib!r}]['scalefactors'] has no microns_per_pixel")
+        out[libs == lib] = xy[libs == lib] * float(mpp)
+    return out
