@@ -4,8 +4,9 @@
     tissue_mib.tl.score(new_section, model)      # obs['tissue_mib_score'], _pvalue, _qvalue, _label, ...
 """
 
+from tissue_mib.tl import regions
 from tissue_mib.tl.fit import fit
 from tissue_mib.tl.model import TissueModel
 from tissue_mib.tl.score import score
 
-__all__ = ["TissueModel", "fit", "score"]
+__all__ = ["TissueModel", "fit", "regions", "score"]
