@@ -62,8 +62,8 @@ def _write_section(out: Path, name: str, small: bool, seed: int, fraction: float
     tiff = write_section_folder(section, folder)
     adata = io.read(folder, image=tiff)
     truth = section.truth.loc[adata.obs_names]
-    adata.obs["domain"] = truth["domain"].to_numpy()
-    adata.obs["anomaly_kind"] = truth["anomaly_kind"].to_numpy()
+    adata.obs["domain"] = truth["domain"].array
+    adata.obs["anomaly_kind"] = truth["anomaly_kind"].array
     with atomic_write(out / f"{name}.h5ad") as tmp:
         adata.write_h5ad(tmp, compression="gzip")
     return summarize(section)
