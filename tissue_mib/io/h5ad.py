@@ -144,7 +144,7 @@ def _library_entry(entry: dict, *, source: str, is_normalised: bool) -> dict:
         "spot_diameter_um": float(old.get("spot_diameter_um", VISIUM_SPOT_UM if "spot_diameter_fullres" in sf else float("nan"))),
         "fullres_image": str(old.get("fullres_image", "")),
         "blank_images": [k for k, v in images.items() if is_blank(v)],
-        "is_normalised": bool(old.get("is_normalised", False)) or is_normalised,
+        "is_normalised": is_normalised,  # of the X chosen (layer=), not of what the file says
         "source": source,
     }
     return {"images": images, "scalefactors": sf, "metadata": metadata}

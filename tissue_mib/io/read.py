@@ -29,14 +29,16 @@ def read(
 
     `source`: a path (Space Ranger `outs/`, Visium HD folder, `.h5ad`, legacy ST folder such
     as her2st with `section="B1"`) or a catalogue name (`BC-A`, `SYN-NB-C`; `catalogue=` adds
-    a user catalogue). `image`: full-resolution image (TIFF/SVS/JPEG) in the spot pixel frame.
+    a user catalogue) or a `catalogue.SectionRef` (its name becomes `obs['section']`).
+    `image`: full-resolution image (TIFF/SVS/JPEG) in the spot pixel frame.
     `layer`: h5ad layer used as X. `labels_dir`: folder of `{section}_labeled_coordinates.tsv`.
     Keys produced: docs/dev/architecture.md section 1.
     """
+    named = True  # obs['section'] becomes the catalogue / SectionRef name
     if isinstance(source, SectionRef):
         ref = source
     elif isinstance(source, os.PathLike) or Path(source).expanduser().exists():
-        ref = ref_for_path(Path(source).expanduser())
+        ref, named = ref_for_path(Path(source).expanduser()), False
     else:
         refs = resolve(str(source), catalogue=catalogue)
         if len(refs) != 1:
@@ -49,8 +51,7 @@ def read(
         layer=layer or ref.layer,
         labels_dir=labels_dir or ref.labels_dir,
     )
-    by_name = isinstance(source, str) and not Path(source).expanduser().exists()
-    if (by_name or isinstance(source, SectionRef)) and len(adata.uns["spatial"]) == 1:
+    if named and len(adata.uns["spatial"]) == 1:
         set_section_name(adata, ref.name)
     return adata
 

@@ -52,7 +52,6 @@ def build_section(
     fullres_shape: tuple[int, int] | None = None,
     image_files: dict[str, str] | None = None,
     source: str,
-    is_normalised: bool | None = None,
 ) -> AnnData:
     """Validate and assemble a section.
 
@@ -91,7 +90,7 @@ def build_section(
         "spot_diameter_um": float(spot_diameter_um),
         "fullres_image": str(fullres_image),
         "blank_images": [k for k, v in images.items() if is_blank(v)],
-        "is_normalised": bool(non_integer if is_normalised is None else is_normalised),
+        "is_normalised": non_integer,
         "source": str(source),
     }
     adata = AnnData(X=X, obs=obs, var=var)
