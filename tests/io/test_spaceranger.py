@@ -158,3 +158,10 @@ def test_nan_or_negative_counts(visium_copy, bad, message):
         f["matrix/data"] = data
     with pytest.raises(InputError, match=rf"filtered_feature_bc_matrix\.h5: expression matrix holds {message}"):
         io.read(outs)
+
+
+def test_options_that_do_not_apply_are_errors(shared_data):
+    with pytest.raises(InputError, match=r"1\.0\.0: option section= does not apply to this layout"):
+        io.read(shared_data / "visium-fixture-scanpy" / "1.0.0", section="B1")
+    with pytest.raises(InputError, match=r"BC-A\.\.B: names 2 sections"):
+        io.read("BC-A..B")
