@@ -122,32 +122,43 @@ def f1_oracle(y, scores) -> float:
     return _f1(y, flagged)
 
 
+def _as_flags(labels) -> np.ndarray:
+    """bool (N,): True where flagged; `labels` is bool or strings/categorical with 'anomalous'."""
+    lab = np.asarray(labels).ravel()
+    return lab.astype(bool) if lab.dtype == bool else lab.astype(str) == "anomalous"
+
+
 def f1_at(y, labels) -> float:
     """F1 of given flags: `labels` is bool (True = flagged) or strings/categorical with 'anomalous'."""
     y = np.asarray(y).astype(bool).ravel()
-    lab = np.asarray(labels)
-    flagged = lab.astype(bool) if lab.dtype == bool else lab.astype(str) == "anomalous"
+    flagged = _as_flags(labels)
     if flagged.shape != y.shape:
         raise InputError(f"labels and flags: lengths differ ({y.size} vs {flagged.size})")
-    return _f1(y, flagged.ravel())
+    return _f1(y, flagged)
 
 
 def evaluate(scores, y, *, flagged=None, n_boot: int = 1000, seed: int = 0) -> dict:
     """All metrics of one section: auroc, auroc_ci [lo, hi], ap, prevalence, f1_oracle, f1_calibrated,
-    n_spots, n_anomalous, n_flagged. Metrics that need both classes are None when one is absent;
-    f1_calibrated and n_flagged are None without `flagged`.
+    n_spots, n_anomalous, n_flagged. Spots with a NaN score (unscored) are left out, with a
+    warning. Metrics that need both classes are None when one is absent; f1_calibrated and
+    n_flagged are None without `flagged`.
     """
-    y, s = _check(y, scores)
+    y = np.asarray(y).astype(bool).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    flags = None if flagged is None else _as_flags(flagged)
+    if y.shape != s.shape or (flags is not None and flags.shape != s.shape):
+        raise InputError(f"labels, scores and flags: lengths differ ({y.size}, {s.size}, {'-' if flags is None else flags.size})")
+    scored = ~np.isnan(s)
+    if not scored.all():
+        logger.warning("%d spot(s) without a score (NaN) left out of the metrics", int((~scored).sum()))
+        y, s, flags = y[scored], s[scored], None if flags is None else flags[scored]
+    y, s = _check(y, s)
     if y.size == 0:
         raise InputError("labels: no evaluable spots")
     two = bool(y.any() and not y.all())
     if not two:
         logger.warning("only one class among %d spots: AUROC, AP and oracle F1 are undefined", y.size)
-    flags = None if flagged is None else np.asarray(flagged)
-    n_flagged = None
-    if flags is not None:
-        flags = flags.astype(bool) if flags.dtype == bool else flags.astype(str) == "anomalous"
-        n_flagged = int(flags.sum())
+    n_flagged = None if flags is None else int(flags.sum())
     return {
         "auroc": auroc(y, s) if two else None,
         "auroc_ci": list(auroc_ci(y, s, n_boot=n_boot, seed=seed)) if two else None,

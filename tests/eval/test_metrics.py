@@ -86,6 +86,18 @@ def test_evaluate_record():
     assert healthy["auroc"] is None and healthy["n_flagged"] == int((s > 2.5).sum()) and healthy["f1_calibrated"] == 0.0
 
 
+def test_evaluate_leaves_out_unscored_spots():
+    y, s = _data(7)
+    flagged = s > 1.0
+    s_nan = s.copy()
+    s_nan[:5] = np.nan
+    rec = evaluate(s_nan, y, flagged=flagged, n_boot=20)
+    ref = evaluate(s[5:], y[5:], flagged=flagged[5:], n_boot=20)
+    assert rec == ref and rec["n_spots"] == 395
+    with pytest.raises(InputError, match="lengths differ"):
+        evaluate(s, y[:-1])
+
+
 def test_truth_synthetic():
     a = _adata(anomaly_kind=["normal", "genes", "histology", "both", "normal"])
     y, ev = truth(a, protocol="strict")

@@ -58,6 +58,14 @@ def test_best_nonblank_image_and_no_image(tmp_path, make_section):
     np.testing.assert_allclose(_collections(ax)[0].get_offsets(), b.obsm["spatial"])
 
 
+def test_unscored_spots_are_grey(section):
+    section.obs.loc[section.obs_names[:4], "tissue_mib_score"] = np.nan
+    spots = _collections(anomaly_map(section, vmin=0.0, vmax=30.0))[0]
+    colours = spots.to_rgba(spots.get_array())
+    np.testing.assert_allclose(colours[:4, :3], [[0x9E / 255] * 3] * 4, atol=1e-6)
+    assert not np.allclose(colours[4:, :3], 0x9E / 255)
+
+
 def test_shared_scale_pools_sections(make_section):
     a, b = make_section("A", seed=1), make_section("B", seed=2)
     b.obs["tissue_mib_score"] *= 3

@@ -62,6 +62,22 @@ def test_rank_deviating_genes_finds_planted_genes(section, tmp_path):
     assert pd.read_csv(csv)["gene"].iloc[0] == "g3"
 
 
+def test_rank_deviating_genes_on_separate_expression(section):
+    # the scored AnnData keeps raw counts; the panel expression comes from preprocessing,
+    # possibly without some spots and with the genes in another order
+    expression = section[3:, ::-1].copy()
+    raw = section.copy()
+    raw.X = raw.X * 0 + 100.0
+    ref = gene_reference(_healthy(section))
+    table = rank_deviating_genes(raw, ref, expression=expression, n_genes=3)
+    expected = rank_deviating_genes(section[3:].copy(), ref, n_genes=3)
+    pd.testing.assert_frame_equal(table, expected)
+    other = section.copy()
+    other.obs_names = [f"x{i}" for i in range(other.n_obs)]
+    with pytest.raises(InputError, match="obs_names"):
+        rank_deviating_genes(raw, ref, expression=other)
+
+
 def test_rank_deviating_genes_no_flags_and_bad_reference(section, tmp_path):
     section.obs["tissue_mib_label"] = pd.Categorical(["normal"] * section.n_obs, categories=["normal", "anomalous"])
     table = rank_deviating_genes(section, gene_reference(section))

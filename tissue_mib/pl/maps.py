@@ -18,6 +18,7 @@ from tissue_mib.utils import atomic_write
 logger = logging.getLogger(__name__)
 
 FLAG_COLOUR = "#00e5ff"  # cyan: visible on H&E pink/purple and on the colour map
+UNSCORED_COLOUR = "#9e9e9e"  # spots without a score (dropped by preprocessing)
 
 
 def shared_scale(adatas, *, key: str = "tissue_mib_score", percentiles: tuple[float, float] = (1.0, 99.0)) -> tuple[float, float]:
@@ -78,7 +79,8 @@ def anomaly_map(
     out: str | Path | None = None,
 ):
     """Draw `obs[key]` of one section over its H&E (spots at their true diameter), flagged spots
-    (`obs['tissue_mib_label'] == 'anomalous'`) outlined, a colour bar and the section name.
+    (`obs['tissue_mib_label'] == 'anomalous'`) outlined, a colour bar and the section name;
+    unscored spots (NaN) are grey.
 
     Pass the same vmin/vmax to every section (`shared_scale`); they default to this section's
     1st–99th percentiles. Without `ax`, the figure shows the bare tissue on the left when an
@@ -107,8 +109,9 @@ def anomaly_map(
         ax, cax = axes[-2], axes[-1]
     fig = ax.figure
     _tissue(ax, view, margin=margin)
-    coll = _spots(ax, view.xy, view.diameter, cmap=cmap, norm=Normalize(vmin, vmax), edgecolors="white", linewidths=0.3)
-    coll.set_array(np.nan_to_num(values, nan=vmin))
+    colours = plt.get_cmap(cmap).with_extremes(bad=UNSCORED_COLOUR)
+    coll = _spots(ax, view.xy, view.diameter, cmap=colours, norm=Normalize(vmin, vmax), edgecolors="white", linewidths=0.3)
+    coll.set_array(np.ma.masked_invalid(values))
     n_flagged = 0
     if "tissue_mib_label" in adata.obs:
         flagged = (adata.obs["tissue_mib_label"].astype(str) == "anomalous").to_numpy()[view.mask]

@@ -79,9 +79,13 @@ def gene_reference(healthy) -> pd.DataFrame:
     return pd.DataFrame({"mean": mean, "sd": sd}, index=pd.Index(healthy.var_names.astype(str), name="gene"))
 
 
-def rank_deviating_genes(adata, reference: pd.DataFrame, *, n_genes: int = 20, s0: float | None = None) -> pd.DataFrame:
+def rank_deviating_genes(
+    adata, reference: pd.DataFrame, *, expression=None, n_genes: int = 20, s0: float | None = None
+) -> pd.DataFrame:
     """Per flagged region, the `n_genes` genes with the largest |z|, z = (region mean - reference mean)
-    / sqrt(reference sd² + s0²), computed on `adata.X` (the panel's normalised expression).
+    / sqrt(reference sd² + s0²), in the panel's normalised expression: `expression.X` (an AnnData
+    such as `pp.prepare`'s output, rows matched to `adata` by obs_names; spots it lacks are left
+    out) or, when None, `adata.X`.
 
     `reference`: DataFrame indexed by gene with `mean` and `sd` (`gene_reference`); genes missing
     from it are skipped. `s0` (default: the median reference sd over genes, as SAM's fudge
@@ -93,7 +97,10 @@ def rank_deviating_genes(adata, reference: pd.DataFrame, *, n_genes: int = 20, s
         raise InputError("reference: expected a DataFrame indexed by gene with columns 'mean' and 'sd'")
     if REGION_KEY not in adata.obs:
         flagged_regions(adata)
-    genes = adata.var_names.astype(str)
+    expr = adata if expression is None else expression
+    if not expr.obs_names.isin(adata.obs_names).any():
+        raise InputError("expression: no spot in common with the scored AnnData (obs_names differ)")
+    genes = expr.var_names.astype(str)
     common = genes.isin(reference.index.astype(str))
     if not common.any():
         raise InputError("reference: no gene in common with the section's var_names (another gene panel?)")
@@ -104,17 +111,20 @@ def rank_deviating_genes(adata, reference: pd.DataFrame, *, n_genes: int = 20, s
     if not np.all(scale > 0):
         raise InputError("reference: every sd is zero; pass s0 > 0")
     regions = adata.obs[REGION_KEY]
-    rows = []
+    expr_regions = regions.reindex(expr.obs_names).astype(object).to_numpy()
+    table_rows = []
     for region in regions.cat.categories:
-        sel = (regions == region).to_numpy()
-        X = adata.X[sel][:, np.flatnonzero(common)]
+        sel = expr_regions == region
+        if not sel.any():
+            continue
+        X = expr.X[sel][:, np.flatnonzero(common)]
         mean = np.asarray(X.mean(axis=0)).ravel().astype(np.float64)
         z = (mean - ref_mean) / scale
         top = np.argsort(-np.abs(z), kind="mergesort")[:n_genes]
         for rank, j in enumerate(top, start=1):
-            rows.append((str(region), rank, str(genes[common][j]), float(z[j]), "up" if z[j] > 0 else "down",
+            table_rows.append((str(region), rank, str(genes[common][j]), float(z[j]), "up" if z[j] > 0 else "down",
                          float(mean[j]), float(ref_mean[j]), float(ref_sd[j]), int(sel.sum())))
-    table = pd.DataFrame(rows, columns=list(GENE_COLUMNS))
+    table = pd.DataFrame(table_rows, columns=list(GENE_COLUMNS))
     adata.uns[GENES_KEY] = {c: _column(table[c]) for c in GENE_COLUMNS}
     adata.uns[GENES_KEY]["params"] = {"n_genes": int(n_genes), "s0": s0, "n_genes_compared": int(common.sum())}
     return table
