@@ -169,3 +169,34 @@ def test_bad_checkpoints_are_input_errors(tmp_path):
     # same encoder, other output size
     with pytest.raises(InputError, match=r"shape mismatch.*proj.weight"):
         ENCODERS.build("small-cnn", out_dim=32, checkpoint=good)
+
+
+def _grid(rows: int, cols: int) -> torch.Tensor:
+    pairs = [
+        (r * cols + c, (r + dr) * cols + c + dc)
+        for r in range(rows)
+        for c in range(cols)
+        for dr, dc in [(0, 1), (1, 0), (1, 1)]
+        if r + dr < rows and c + dc < cols
+    ]
+    e = torch.tensor(pairs).T
+    return torch.cat([e, e.flip(0)], dim=1)
+
+
+def test_gcn_on_three_hop_subgraph_equals_whole_graph():
+    from torch_geometric.utils import k_hop_subgraph
+
+    torch.manual_seed(0)
+    edges, n = _grid(8, 12), 96
+    x = torch.randn(n, 12)
+    enc = ENCODERS.build("gcn", in_dim=12, out_dim=8)
+    whole = enc(x, edge_index=edges)
+    targets = torch.tensor([30, 65])
+
+    def on_subgraph(hops):
+        subset, sub_edges, where, _ = k_hop_subgraph(targets, hops, edges, relabel_nodes=True, num_nodes=n)
+        return enc(x[subset], edge_index=sub_edges)[where]
+
+    torch.testing.assert_close(on_subgraph(enc.n_layers + 1), whole[targets])
+    # 2 hops miss the full degree of the 2-hop nodes, so the normalisation differs
+    assert not torch.allclose(on_subgraph(enc.n_layers), whole[targets], atol=1e-4)
