@@ -165,3 +165,12 @@ def test_options_that_do_not_apply_are_errors(shared_data):
         io.read(shared_data / "visium-fixture-scanpy" / "1.0.0", section="B1")
     with pytest.raises(InputError, match=r"BC-A\.\.B: names 2 sections"):
         io.read("BC-A..B")
+
+
+def test_missing_scalefactors_and_bare_matrix_file(visium_copy):
+    outs = visium_copy()
+    with pytest.raises(InputError, match=r"filtered_feature_bc_matrix\.h5: unsupported file type.*use tissue_mib\.io\.read_matrix"):
+        io.read(outs / "filtered_feature_bc_matrix.h5")
+    (outs / "spatial" / "scalefactors_json.json").unlink()
+    with pytest.raises(InputError, match=r"spatial: scalefactors_json\.json is missing"):
+        io.read(outs)

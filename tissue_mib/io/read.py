@@ -64,7 +64,8 @@ def _read_path(path: Path, *, section, image, layer, labels_dir) -> AnnData:
         if path.suffix == ".h5ad":
             _reject(path, section=section, labels_dir=labels_dir)
             return read_h5ad_section(path, layer=layer, image=image)
-        raise InputError(f"{path}: unsupported file type; give an .h5ad, a Space Ranger folder or a legacy ST folder")
+        hint = "; for a 10x matrix alone use tissue_mib.io.read_matrix" if path.suffix == ".h5" else ""
+        raise InputError(f"{path}: unsupported file type; give an .h5ad, a Space Ranger or Visium HD folder, or a legacy ST folder{hint}")
     if is_legacy_st_folder(path):
         _reject(path, layer=layer)
         return read_legacy_st(path, section=section, image=image, labels_dir=labels_dir)
