@@ -53,7 +53,7 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
         img = np.clip(np.nan_to_num(img) * (255.0 / top), 0, 255).round().astype(np.uint8)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
-    return np.ascontiguousarray(img[..., :3])
+    return np.require(img[..., :3], requirements=["C", "W"])
 
 
 def extract_patches(image: np.ndarray, centres: np.ndarray, *, side_px: float, size: int = 32,
@@ -105,7 +105,8 @@ def extract_from_slide(slide: SlideImage, centres: np.ndarray, *, side_px: float
     lh, lw = (round(n / ds) for n in slide.shape)
     c_level, side_level = centres / ds, side_px / ds
     margin = int(np.ceil(side_level / 2)) + 2
-    keys = np.floor(c_level / tile).astype(np.int64)
+    n_tiles = np.array([max(1, -(-lw // tile)), max(1, -(-lh // tile))])
+    keys = np.clip(np.floor(c_level / tile).astype(np.int64), 0, n_tiles - 1)  # off-slide spots join edge tiles
     out = np.empty((len(centres), size, size, 3), dtype=np.uint8)
     padded = np.zeros(len(centres), dtype=bool)
     groups: dict[tuple[int, int], list[int]] = {}
@@ -114,9 +115,6 @@ def extract_from_slide(slide: SlideImage, centres: np.ndarray, *, side_px: float
     for (tx, ty), idx in progress(groups.items(), desc=desc, total=len(groups)):
         x0, y0 = max(tx * tile - margin, 0), max(ty * tile - margin, 0)
         x1, y1 = min((tx + 1) * tile + margin, lw), min((ty + 1) * tile + margin, lh)
-        if x1 <= x0 or y1 <= y0:  # every centre of this tile lies off the slide
-            out[idx], padded[idx] = FILL, True
-            continue
         region = slide.read_region(x0 * ds, y0 * ds, x1 - x0, y1 - y0, level=level)
         out[idx], padded[idx] = extract_patches(region, c_level[idx], side_px=side_level, size=size,
                                                 offset=(x0, y0), bounds=(lh, lw))

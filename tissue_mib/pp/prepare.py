@@ -79,8 +79,8 @@ def split_sections(adatas: AnnData | list[AnnData]) -> list[AnnData]:
         if "spatial" not in a.obsm:
             raise InputError(f"section {','.join(library_ids(a))}: no obsm['spatial'] (spot centres)")
         for lib, rows in library_masks(a):
-            sec = a[rows].copy() if not rows.all() else a.copy()
-            spatial = a.uns.get("spatial", {})
+            sec = a[rows].copy() if not rows.all() else a.copy()  # deep copies uns: inputs stay untouched
+            spatial = sec.uns.get("spatial", {})
             sec.uns["spatial"] = {lib: spatial[lib]} if lib in spatial else {}
             sections.append(sec)
     libs = [library_ids(s)[0] for s in sections]
