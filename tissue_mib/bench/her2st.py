@@ -1,0 +1,121 @@
+"""`bench her2st`: the real-data evaluation on her2st (the papers' BC-A..D are A1..D1).
+
+There is no healthy tissue in her2st, so training uses the spots that the authors'
+expression clusters call non-cancer (`obs['weak_is_cancer'] == False`) in sections of
+*other* patients, and the labelled section is scored against its pathologist labels.
+
+- genes: for every target section S of patient P, train gene-svdd on the weakly non-cancer
+  spots of all sections of the other patients, score S; compare with a k-nearest-neighbour
+  distance on PCA of the same panel genes. Protocols `paper` (every spot, `undetermined` =
+  normal) and `strict` (`undetermined` left out).
+- genes + histology: train on the weakly non-cancer spots of the sections with images (B4,
+  C2-C6), score A1 (the only labelled section with an image) with every requested method.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from tissue_mib.utils import atomic_write
+
+logger = logging.getLogger(__name__)
+
+LABELLED = ("A1", "B1", "C1", "D1")
+WITHHELD = ("E1", "F1", "G2", "H1")
+IMAGE_SECTIONS = ("B4", "C2", "C3", "C4", "C5", "C6")
+PAPER_NAMES = {"A1": "BC-A", "B1": "BC-B", "C1": "BC-C", "D1": "BC-D"}
+MULTIMODAL_METHODS = ("omib", "ibma", "e-mib", "l-mib", "c-mib", "concat-svdd", "gene-svdd", "histo-svdd")
+PROTOCOLS = ("paper", "strict")
+
+
+def all_sections(data_dir: Path) -> list[str]:
+    return sorted(p.name.split(".")[0] for p in (Path(data_dir) / "counts").glob("*.tsv.gz"))
+
+
+def _healthy(adata):
+    """The weakly non-cancer spots of one section (expression-cluster labels)."""
+    keep = ~adata.obs["weak_is_cancer"].fillna(True).astype(bool).to_numpy()
+    return adata[keep].copy()
+
+
+def run(
+    *,
+    data_dir: Path,
+    labels_dir: Path | None,
+    methods: list[str],
+    out: Path,
+    targets: list[str] | None = None,
+    epochs: int = 20,
+    device: str = "auto",
+    seed: int = 0,
+) -> list[dict]:
+    """Run both parts; write `out/her2st_results.json`, maps, ROC curves and models. Returns the records."""
+    from tissue_mib import io, metrics, pl, pp
+    from tissue_mib import tl
+    from tissue_mib.bench.reference import knn_pca_scores
+    from tissue_mib.pipeline import score_sections
+    from tissue_mib.settings import progress
+
+    out = Path(out)
+    names = all_sections(data_dir)
+    targets = list(targets or (*LABELLED, *WITHHELD))
+    read = {s: io.read(data_dir, section=s, labels_dir=labels_dir) for s in progress(names, desc="reading her2st")}
+    records: list[dict] = []
+    curves: dict[str, dict] = {}
+
+    genes_methods = [m for m in methods if m == "gene-svdd"] or ["gene-svdd"]
+    for target in targets:
+        patient = target[0]
+        train = [_healthy(read[s]) for s in names if s[0] != patient]
+        model = tl.fit(train, method=genes_methods[0], modalities=("genes",), epochs=epochs, device=device, seed=seed)
+        model.save(out / "models" / f"gene-svdd-not-{patient}")
+        # the classic reference on the same panel genes
+        train_x = np.vstack([pp.prepare([a], panel=model.panel)[0].X for a in train])
+        test = read[target]
+        for protocol in PROTOCOLS:
+            scored, recs = score_sections([test], model, out_dir=out / "scored" / f"genes-{protocol}", protocol=protocol, method_label="gene-svdd")
+            ad = scored[0]
+            y, mask = metrics.truth(ad, protocol=protocol)
+            if y is None:
+                logger.info("%s: no pathologist labels found; scored but not evaluated", target)
+                break
+            test_x = pp.prepare([test], panel=model.panel)[0].X
+            knn = knn_pca_scores(train_x, test_x, seed=seed)
+            knn_rec = metrics.evaluate(knn[mask], y[mask])
+            recs.append({"section": target, "protocol": protocol, "method": "knn-pca", **knn_rec})
+            for rec in recs:
+                rec.update(modalities="genes", section=target, paper_name=PAPER_NAMES.get(target, ""))
+                records.append(rec)
+            curves[f"{target} {protocol} gene-svdd"] = {"y": y[mask], "score": ad.obs["tissue_mib_score"].to_numpy()[mask]}
+            curves[f"{target} {protocol} knn-pca"] = {"y": y[mask], "score": knn[mask]}
+
+    multimodal = [m for m in methods if m in MULTIMODAL_METHODS]
+    if multimodal:
+        train = [_healthy(read[s]) for s in IMAGE_SECTIONS if s in read]
+        for method in multimodal:
+            model = tl.fit(train, method=method, epochs=epochs, device=device, seed=seed)
+            model.save(out / "models" / f"{method}-genes+histology")
+            for protocol in PROTOCOLS:
+                scored, recs = score_sections([read["A1"]], model, out_dir=out / "scored" / f"{method}-{protocol}", protocol=protocol, method_label=method)
+                y, mask = metrics.truth(scored[0], protocol=protocol)
+                for rec in recs:
+                    rec.update(modalities="genes+histology", paper_name="BC-A")
+                    records.append(rec)
+                curves[f"A1 {protocol} {method}"] = {"y": y[mask], "score": scored[0].obs["tissue_mib_score"].to_numpy()[mask]}
+
+    pl.roc_curves(curves, out=out / "her2st_roc.png")
+    with atomic_write(out / "her2st_results.json") as tmp:
+        tmp.write_text(json.dumps(records, indent=2, default=_default))
+    return records
+
+
+def _default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(type(obj).__name__)

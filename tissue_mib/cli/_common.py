@@ -1,0 +1,62 @@
+"""Helpers shared by the CLI commands: reading sections by name/path/glob, YAML configs, tables."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+import yaml
+
+from tissue_mib.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+
+def read_sections(specs: list[str], *, labels_dir: Path | None = None) -> list:
+    """Read every section named by `specs` (catalogue names, ranges like NB-A..H, paths or globs).
+
+    Returns a list of AnnData, one per section, with `obs['section']` set.
+    """
+    from tissue_mib import io
+
+    refs = io.catalogue.resolve(specs)
+    adatas = [io.read(ref, labels_dir=labels_dir) for ref in refs]
+    if not adatas:
+        raise InputError(f"no sections matched {' '.join(specs)!r}")
+    return adatas
+
+
+def load_config(path: Path | None) -> dict:
+    """Load a YAML preset (`configs/<method>.yaml`); {} when no path is given."""
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise InputError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise InputError(f"config file {path} is not valid YAML: {str(err).splitlines()[0]}") from err
+    if not isinstance(data, dict):
+        raise InputError(f"config file {path} must hold a mapping of options, got {type(data).__name__}")
+    return data
+
+
+def echo_table(rows: list[dict], columns: list[str], *, title: str | None = None) -> None:
+    """Print `rows` as a fixed-width table on stdout (numbers to 3 decimals)."""
+
+    def fmt(v) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        if isinstance(v, (list, tuple)) and v and all(isinstance(x, float) for x in v):
+            return "[" + ", ".join(f"{x:.3f}" for x in v) + "]"
+        return str(v)
+
+    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    if title:
+        typer.echo(title)
+    typer.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    typer.echo("  ".join("-" * w for w in widths))
+    for row in cells:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)))

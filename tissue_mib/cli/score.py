@@ -1,0 +1,52 @@
+"""`tissue-mib score`: score sections with a trained model; write scored AnnData, maps, GeoJSON, metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from tissue_mib.cli._common import echo_table, read_sections
+
+
+def score(
+    sections: list[str] = typer.Argument(..., help="Sections: paths (BC-A.h5ad, a Space Ranger folder), catalogue names (BC-A, SYN-BC-A..D) or globs."),
+    model: Path = typer.Option(..., "--model", "-m", help="A model directory written by `tissue-mib train` or `bench her2st`."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder."),
+    fdr: float = typer.Option(0.05, "--fdr", help="Benjamini-Hochberg level at which spots are labelled anomalous."),
+    labels_dir: Path | None = typer.Option(None, "--labels-dir", help="Folder of {section}_labeled_coordinates.tsv for metrics."),
+    protocol: str = typer.Option("paper", "--protocol", help="her2st labels: 'paper' (undetermined = normal) or 'strict' (undetermined left out)."),
+) -> None:
+    """Score every spot of each SECTION and write NAME.scored.h5ad, NAME.map.png, NAME.flagged.geojson
+    (and NAME.metrics.json when labels exist) into --out.
+
+    Examples:
+
+      tissue-mib score BC-A.h5ad --model runs/omib
+
+      tissue-mib score SYN-BC-A..D --model runs/omib --out scored/ --fdr 0.1
+
+      tissue-mib score BC-A --model runs/her2st/models/omib-genes+histology
+    """
+    from tissue_mib import tl
+    from tissue_mib.errors import InputError
+    from tissue_mib.pipeline import score_sections, section_name
+
+    if not 0 < fdr < 1:
+        raise InputError(f"--fdr must be between 0 and 1, got {fdr}")
+    trained = tl.TissueModel.load(model)
+    adatas = read_sections(sections, labels_dir=labels_dir)
+    scored, records = score_sections(adatas, trained, out_dir=out, fdr=fdr, protocol=protocol)
+    rows = []
+    for ad in scored:
+        flagged = int((ad.obs["tissue_mib_label"] == "anomalous").sum())
+        rows.append({"section": section_name(ad), "spots": ad.n_obs, "flagged": flagged, "max_score": float(ad.obs["tissue_mib_score"].max())})
+    echo_table(rows, ["section", "spots", "flagged", "max_score"], title=f"scored with {model} at BH q <= {fdr}")
+    if records:
+        cols = ["section", "auroc", "auroc_ci", "ap", "prevalence", "f1_oracle", "f1_calibrated", "n_flagged", "n_spots"]
+        echo_table(records, cols, title="metrics (f1_oracle flags exactly as many spots as are anomalous: an oracle; compare prevalence)")
+    typer.echo(f"outputs in {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("score")(score)
