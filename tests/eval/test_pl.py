@@ -24,6 +24,7 @@ def _collections(ax):
 
 def test_anomaly_map_draws_spots_at_true_size_with_flags(section, tmp_path):
     HIRES, SPOT = _scales(section)
+    section.uns["tissue_mib"] = {"fdr": 0.05}
     out = tmp_path / "map.png"
     ax = anomaly_map(section, vmin=0.0, vmax=30.0, out=out)
     spots, rings = _collections(ax)
@@ -33,7 +34,7 @@ def test_anomaly_map_draws_spots_at_true_size_with_flags(section, tmp_path):
     assert spots.norm.vmin == 0.0 and spots.norm.vmax == 30.0
     flagged = (section.obs["tissue_mib_label"] == "anomalous").to_numpy()
     np.testing.assert_allclose(rings.get_offsets(), section.obsm["spatial"][flagged] * HIRES)
-    assert "SEC-S1" in ax.get_title() and "10 of 108" in ax.get_title()
+    assert "SEC-S1" in ax.get_title() and "10 of 108 spots flagged at q ≤ 0.05 (ringed)" in ax.get_title()
     fig = ax.figure
     assert len(fig.axes) == 3  # bare H&E, map, colour bar
     assert fig.axes[0].images and fig.axes[0].images[0].get_array().shape == section.uns["spatial"]["S1"]["images"]["hires"].shape

@@ -87,9 +87,9 @@ def anomaly_map(
     image exists. With `out`, the PNG is written atomically and the figure closed. Returns the axes.
     """
     view = section_view(adata, library_id)
-    values = adata.obs[key].to_numpy(dtype=np.float64)[view.mask] if key in adata.obs else None
-    if values is None:
+    if key not in adata.obs:
         raise InputError(f"obs['{key}']: missing; score the section first")
+    values = adata.obs[key].to_numpy(dtype=np.float64)[view.mask]
     if vmin is None or vmax is None:
         auto = shared_scale(adata[view.mask], key=key)
         vmin = auto[0] if vmin is None else vmin
@@ -120,8 +120,12 @@ def anomaly_map(
             _spots(ax, view.xy[flagged], view.diameter * 1.3, facecolors="none", edgecolors=FLAG_COLOUR, linewidths=1.6)
     cbar = fig.colorbar(coll, cax=cax, ax=None if cax is not None else ax, fraction=0.046, pad=0.02, extend="both")
     cbar.set_label(f"{key} (higher = more anomalous)" if key == "tissue_mib_score" else key)
-    subtitle = f"{n_flagged} of {len(view.xy)} spots flagged (outlined)" if "tissue_mib_label" in adata.obs else f"{len(view.xy)} spots"
-    ax.set_title(f"{view.name}: anomaly score\n{subtitle}", fontsize=11)
+    subtitle = f"{len(view.xy)} spots"
+    if "tissue_mib_label" in adata.obs:
+        fdr = adata.uns.get("tissue_mib", {}).get("fdr")
+        subtitle = f"{n_flagged} of {len(view.xy)} spots flagged" + (f" at q ≤ {fdr:g}" if fdr else "") + " (ringed)"
+    what = "anomaly score" if key == "tissue_mib_score" else key
+    ax.set_title(f"{view.name}: {what}\n{subtitle}", fontsize=11)
     if out is not None:
         _save(fig, out)
     return ax
