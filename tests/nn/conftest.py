@@ -1,12 +1,14 @@
-"""tests/nn: run torch on one CPU thread per test (tiny tensors; extra threads only contend on busy CI machines)."""
+"""tests/nn: one CPU thread per test for torch and BLAS (tiny tensors; extra threads only contend on busy CI machines)."""
 
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
+def _one_thread():
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(1):
+        yield
     torch.set_num_threads(before)

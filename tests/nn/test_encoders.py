@@ -50,6 +50,18 @@ def test_svdd_has_no_bias_or_affine(name):
     assert _affine_or_bias(ENCODERS.build(name, svdd=False, **OWN[name])) != []
 
 
+@pytest.mark.parametrize("name", ENCODERS.names())
+def test_every_registered_encoder_is_svdd_safe(name):
+    import inspect
+
+    params = inspect.signature(ENCODERS.get(name)).parameters
+    assert "svdd" in params and "out_dim" in params
+    kw = {"in_dim": 12} if "in_dim" in params else {}
+    enc = ENCODERS.build(name, svdd=True, out_dim=8, **kw)
+    assert enc.out_dim == 8
+    assert _affine_or_bias(enc) == []
+
+
 @pytest.mark.parametrize("name", ["resnet18", "small-cnn"])
 def test_group_norm_variant_is_affine_free(name):
     enc = ENCODERS.build(name, norm="group", out_dim=8)
