@@ -102,6 +102,14 @@ def test_uint8_and_float_inputs_agree(name):
         enc(u8[0])
 
 
+@pytest.mark.parametrize("name", ["resnet18", "small-cnn", "mlp"])
+def test_uint8_input_follows_the_module_dtype(name):
+    kw = {"in_dim": 12} if name == "mlp" else {}
+    enc = ENCODERS.build(name, out_dim=8, **kw).to(torch.bfloat16).eval()
+    x = torch.randint(0, 256, (2, 12), dtype=torch.uint8) if name == "mlp" else _input(name, 2)
+    assert enc(x).dtype == torch.bfloat16
+
+
 def test_gcn_uses_the_graph():
     torch.manual_seed(0)
     enc = ENCODERS.build("gcn", in_dim=12, out_dim=8)

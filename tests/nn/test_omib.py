@@ -132,3 +132,29 @@ def test_mine_bad_input():
     bad[0, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         estimate_mi(bad, bad, steps=1)
+
+
+def test_mine_loss_gradient_is_the_bias_corrected_dv_gradient():
+    from tissue_mib.nn.objectives.omib import MINE
+
+    torch.manual_seed(0)
+    x, y, y_m = torch.randn(64, 2), torch.randn(64, 2), torch.randn(64, 2)
+    mine = MINE(2, 2, hidden_dim=8)
+    # first step: the moving average is E[e^T] itself, so the gradient is that of -DV
+    loss_grads = torch.autograd.grad(mine.loss(x, y, y_m), list(mine.parameters()))
+    dv_grads = torch.autograd.grad(-mine.dv_bound(x, y, y_m), list(mine.parameters()))
+    for a, b in zip(loss_grads, dv_grads):
+        torch.testing.assert_close(a, b)
+    # later steps divide grad E[e^T] by the moving average instead of the batch value
+    ma = float(mine.log_ma_et.exp())
+    mine.loss(x, y, y_m)  # moves the average towards the same batch value: unchanged
+    assert float(mine.log_ma_et.exp()) == pytest.approx(ma, rel=1e-5)
+    mine.log_ma_et.fill_(math.log(2 * ma))
+    with torch.no_grad():
+        et = torch.exp(mine(x, y_m)).mean()
+    t_grad = torch.autograd.grad(mine(x, y).mean(), list(mine.parameters()))
+    et_grad = torch.autograd.grad(torch.exp(mine(x, y_m)).mean(), list(mine.parameters()))
+    new_ma = (1 - mine.ema) * 2 * ma + mine.ema * float(et)
+    got = torch.autograd.grad(mine.loss(x, y, y_m), list(mine.parameters()))
+    for g, tg, eg in zip(got, t_grad, et_grad):
+        torch.testing.assert_close(g, -(tg - eg / new_ma), rtol=1e-4, atol=1e-6)

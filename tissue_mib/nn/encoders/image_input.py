@@ -13,7 +13,8 @@ RGB_STD = (0.229, 0.224, 0.225)
 
 
 class ImageInput(nn.Module):
-    """uint8 (N, P, P, C) -> float (N, C, P, P) in [0, 1], normalised with fixed mean/std.
+    """uint8 (N, P, P, C) -> float (N, C, P, P) in [0, 1], normalised with fixed mean/std
+    (in the module's dtype: float32, or what `.to(dtype)` made it).
 
     Float input must already be NCHW and normalised; it passes through unchanged (its dtype
     is kept, so autocast decides the compute precision).
@@ -33,7 +34,7 @@ class ImageInput(nn.Module):
         if x.dtype == torch.uint8:
             if x.shape[-1] != self.in_channels:
                 raise InputError(f"image encoder input: uint8 patches must be (N, P, P, {self.in_channels}), got shape {tuple(x.shape)}")
-            x = x.permute(0, 3, 1, 2).float().div_(255.0)
+            x = x.permute(0, 3, 1, 2).to(self.mean.dtype).div_(255.0)
             return (x - self.mean) / self.std
         if not x.is_floating_point():
             raise InputError(f"image encoder input: dtype {x.dtype} is neither uint8 nor floating point")

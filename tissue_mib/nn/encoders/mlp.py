@@ -26,4 +26,4 @@ class MLPEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, *, edge_index: torch.Tensor | None = None) -> torch.Tensor:
         x = x.reshape(x.shape[0], -1)
-        return self.net(x if x.is_floating_point() else x.float())
+        return self.net(x if x.is_floating_point() else x.to(self.net[0].weight.dtype))

@@ -78,23 +78,31 @@ class MINE(nn.Module):
             nn.ELU(),
             nn.Linear(hidden_dim, 1),
         )
-        self.register_buffer("ma_et", torch.tensor(float("nan")))
+        self.register_buffer("log_ma_et", torch.tensor(float("nan")))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([x, y], dim=1)).squeeze(-1)
 
     def dv_bound(self, x: torch.Tensor, y: torch.Tensor, y_marginal: torch.Tensor) -> torch.Tensor:
         """E[T(x, y)] - log mean exp T(x, y_marginal): the DV lower bound in nats (a scalar)."""
-        t_m = self(x, y_marginal)
-        return self(x, y).mean() - (torch.logsumexp(t_m, dim=0) - math.log(t_m.shape[0]))
+        return self(x, y).mean() - _log_mean_exp(self(x, y_marginal))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, y_marginal: torch.Tensor) -> torch.Tensor:
-        """Negative DV bound whose log-term gradient uses the moving average of E[e^T] (bias-corrected)."""
-        t = self(x, y).mean()
-        et = torch.exp(self(x, y_marginal)).mean()
+        """Training loss whose gradient is -(grad E[T] - grad E[e^T] / MA(E[e^T])) (bias-corrected DV).
+
+        Computed in log space (exp of a difference of logs), so large T cannot overflow.
+        """
+        log_et = _log_mean_exp(self(x, y_marginal))
         with torch.no_grad():
-            self.ma_et = et.detach() if torch.isnan(self.ma_et) else (1 - self.ema) * self.ma_et + self.ema * et.detach()
-        return -(t - et / self.ma_et)
+            if torch.isnan(self.log_ma_et):
+                self.log_ma_et = log_et.detach().clone()
+            else:
+                self.log_ma_et = torch.logaddexp(self.log_ma_et + math.log1p(-self.ema), log_et.detach() + math.log(self.ema))
+        return -(self(x, y).mean() - torch.exp(log_et - self.log_ma_et))
+
+
+def _log_mean_exp(t: torch.Tensor) -> torch.Tensor:
+    return torch.logsumexp(t, dim=0) - math.log(t.shape[0])
 
 
 def _as_features(v: np.ndarray | torch.Tensor, *, max_dim: int, seed: int, name: str) -> np.ndarray:
