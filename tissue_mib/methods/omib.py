@@ -52,7 +52,7 @@ class OMIB(Method):
         task: Mapping,
         k: int = 256,
         beta: float | None = None,
-        mine_steps: int = 500,
+        mine_steps: int = 2000,
         mine_batch: int = 256,
         mine_lr: float = 1e-3,
         mine_rows: int = 4096,
