@@ -85,10 +85,12 @@ def _draw_blobs(mask: np.ndarray, centres: np.ndarray, radii: np.ndarray, rng: n
         r_max = int(math.ceil(r * 1.15)) + 1
         y0, y1 = max(0, int(cy) - r_max), min(height, int(cy) + r_max + 1)
         x0, x1 = max(0, int(cx) - r_max), min(width, int(cx) + r_max + 1)
+        phase = rng.uniform(0, 2 * np.pi, 2)
+        if y0 >= y1 or x0 >= x1:  # jittered off the image
+            continue
         yy, xx = np.mgrid[y0:y1, x0:x1]
         dy, dx = yy - cy, xx - cx
         theta = np.arctan2(dy, dx)
-        phase = rng.uniform(0, 2 * np.pi, 2)
         edge = r * (1 + 0.08 * np.sin(2 * theta + phase[0]) + 0.06 * np.sin(3 * theta + phase[1]))
         dist = np.hypot(dy, dx)
         mask[y0:y1, x0:x1] |= dist <= edge
