@@ -158,3 +158,17 @@ def test_mine_loss_gradient_is_the_bias_corrected_dv_gradient():
     got = torch.autograd.grad(mine.loss(x, y, y_m), list(mine.parameters()))
     for g, tg, eg in zip(got, t_grad, et_grad):
         torch.testing.assert_close(g, -(tg - eg / new_ma), rtol=1e-4, atol=1e-6)
+
+
+def test_mine_features_are_idempotent_and_reduce_wide_inputs():
+    from tissue_mib.nn.objectives.omib import mine_features
+
+    rng = np.random.default_rng(0)
+    wide = rng.standard_normal((300, 40)) @ rng.standard_normal((40, 500))  # rank 40 in 500 dims
+    f = mine_features(wide, max_dim=32, seed=0)
+    assert f.shape == (300, 32) and f.dtype == np.float32
+    np.testing.assert_allclose(f.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(f.std(0), 1, rtol=1e-4)
+    np.testing.assert_allclose(mine_features(f, max_dim=32), f, atol=1e-5)
+    images = rng.integers(0, 256, (50, 4, 4, 3), dtype=np.uint8)
+    assert mine_features(images, max_dim=256).shape == (50, 48)

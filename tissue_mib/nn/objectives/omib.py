@@ -105,8 +105,12 @@ def _log_mean_exp(t: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(t, dim=0) - math.log(t.shape[0])
 
 
-def _as_features(v: np.ndarray | torch.Tensor, *, max_dim: int, seed: int, name: str) -> np.ndarray:
-    """Rows flattened to float32 features, PCA-reduced to <= max_dim dims, then standardised."""
+def mine_features(v: np.ndarray | torch.Tensor, *, max_dim: int = 256, seed: int = 0, name: str = "input") -> np.ndarray:
+    """MINE's view of an input: rows flattened to float32, PCA-reduced to <= max_dim dims, standardised.
+
+    `estimate_mi` applies it to both arguments; it is idempotent, so computing it once per
+    modality and passing the result to several estimates avoids repeating the PCA.
+    """
     a = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
     a = a.reshape(a.shape[0], -1).astype(np.float32)
     if a.shape[0] < 2:
@@ -136,14 +140,14 @@ def estimate_mi(
 ) -> float:
     """MINE estimate of I(X; Y) in nats from aligned rows x (N, ...) and y (N, ...).
 
-    Inputs are flattened, reduced by PCA to at most `max_dim` dims (a documented choice for
-    images and thousands of genes; MI is invariant to the invertible part) and standardised.
+    Inputs go through `mine_features`: flattened, reduced by PCA to at most `max_dim` dims (a
+    documented choice for images and thousands of genes) and standardised.
     The statistics network trains `steps` Adam steps on mini-batches (marginal pairs: y of an
     independent random batch); the returned value is the DV bound on all N rows against one
     seeded permutation of y. Deterministic for a seed; the global torch RNG is left untouched.
     """
-    xf = _as_features(x, max_dim=max_dim, seed=seed, name="x")
-    yf = _as_features(y, max_dim=max_dim, seed=seed, name="y")
+    xf = mine_features(x, max_dim=max_dim, seed=seed, name="x")
+    yf = xf if y is x else mine_features(y, max_dim=max_dim, seed=seed, name="y")
     if xf.shape[0] != yf.shape[0]:
         raise InputError(f"MINE: x and y must have the same number of rows, got {xf.shape[0]} and {yf.shape[0]}")
     n = xf.shape[0]
