@@ -90,6 +90,7 @@ def cache_path(key: str, *, directory: str | os.PathLike | None = None) -> Path:
     """Where the prepared AnnData for `key` lives."""
     return (Path(directory) if directory is not None else cache_dir()) / f"{key}.h5ad"
 
+
 def load(path: Path) -> AnnData | None:
     """The cached AnnData at `path`, or None when absent or unreadable (then it is rebuilt)."""
     if not path.is_file():
@@ -99,12 +100,20 @@ def load(path: Path) -> AnnData | None:
     except Exception as exc:  # noqa: BLE001 - a damaged cache entry is rebuilt, not fatal
         logger.warning("preprocessing cache %s unreadable (%s); rebuilding", path, exc)
         return None
+    if sp.issparse(adata.X):
+        adata.X = adata.X.toarray()
     logger.info("preprocessing: loaded cached result %s", path)
     return adata
 
 
 def store(adata: AnnData, path: Path) -> None:
-    """Write `adata` to `path` atomically."""
-    with atomic_write(path) as tmp:
-        adata.write_h5ad(tmp)
+    """Write `adata` to `path` atomically; a mostly-zero dense X is stored sparse (and densified by `load`)."""
+    dense = adata.X
+    if isinstance(dense, np.ndarray) and np.count_nonzero(dense) < 0.5 * dense.size:
+        adata.X = sp.csr_matrix(dense)
+    try:
+        with atomic_write(path) as tmp:
+            adata.write_h5ad(tmp)
+    finally:
+        adata.X = dense
     logger.info("preprocessing: cached result in %s", path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import numpy as np
@@ -61,8 +62,21 @@ def _library_graph(coords: np.ndarray, *, grid: str, n_neighs: int) -> tuple[sp.
         empty = sp.csr_matrix((coords.shape[0], coords.shape[0]), dtype=np.float32)
         return empty, empty
     one = AnnData(obsm={"spatial": coords}, shape=(coords.shape[0], 0))
-    if grid in GRID_NEIGHBOURS:
-        res = sq.gr.spatial_neighbors_grid(one, n_neighs=k, copy=True)
-    else:
-        res = sq.gr.spatial_neighbors_knn(one, n_neighs=k, copy=True)
+    with _quiet_squidpy():
+        if grid in GRID_NEIGHBOURS:
+            res = sq.gr.spatial_neighbors_grid(one, n_neighs=k, copy=True)
+        else:
+            res = sq.gr.spatial_neighbors_knn(one, n_neighs=k, copy=True)
     return res.connectivities, res.distances
+
+
+@contextlib.contextmanager
+def _quiet_squidpy():
+    """squidpy logs every graph at INFO through spatialdata's logger (straight to the terminal)."""
+    noisy = logging.getLogger("spatialdata._logging")
+    level = noisy.level
+    noisy.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        noisy.setLevel(level)

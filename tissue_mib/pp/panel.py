@@ -125,7 +125,7 @@ class GenePanel:
             logger.warning("gene panel: %d of %d genes (%.1f%%) missing from %s, zero-filled",
                            n_missing, len(self), 100 * frac, where)
         X = np.zeros((adata.n_obs, len(self)), dtype=np.float32)
-        source = adata.X[:, cols[~missing]]
+        source = sp.csc_matrix(adata.X)[:, cols[~missing]] if sp.issparse(adata.X) else adata.X[:, cols[~missing]]
         X[:, ~missing] = source.toarray() if sp.issparse(source) else np.asarray(source)
         var = pd.DataFrame({"gene_ids": list(self.gene_ids), "gene_symbols": list(self.genes),
                             "panel_missing": missing}, index=pd.Index(self.genes).astype(str))
