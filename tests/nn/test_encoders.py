@@ -160,6 +160,9 @@ def test_checkpoint_from_plain_torchvision_resnet(tmp_path):
     enc = ENCODERS.build("resnet18", stem="imagenet", checkpoint=path)
     torch.testing.assert_close(enc.backbone.layer2[0].conv1.weight, tv.layer2[0].conv1.weight)
     torch.testing.assert_close(enc.backbone.bn1.running_mean, tv.bn1.running_mean)
+    assert enc.backbone.bn1.weight is None  # affine weights dropped under svdd
+    with_affine = ENCODERS.build("resnet18", stem="imagenet", svdd=False, checkpoint=path)
+    torch.testing.assert_close(with_affine.backbone.bn1.weight, tv.bn1.weight)
     # with the cifar stem the 7x7 conv1 does not fit
     with pytest.raises(InputError, match=r"shape mismatch.*conv1.weight"):
         ENCODERS.build("resnet18", checkpoint=path)
