@@ -3,7 +3,6 @@
 import json
 import uuid
 
-import numpy as np
 import pandas as pd
 import pytest
 from shapely.geometry import Point, shape

@@ -77,7 +77,7 @@ def test_shared_scale_pools_sections(make_section):
 
 
 def test_anomaly_maps_one_png_per_section_same_scale(tmp_path, monkeypatch, make_section):
-    a, b = make_section("A", seed=1), make_section("B", seed=2)
+    a, b = make_section("A", seed=1, image=False), make_section("B", seed=2, image=False)
     both = ad.concat([a, b], uns_merge="unique")
     seen = []
     import tissue_mib.pl.maps as maps
