@@ -118,11 +118,28 @@ def test_genes_only_with_blocks_holdout(section_factory):
     assert np.isnan(test.obs["tissue_mib_score_histology"]).all()
 
 
+def test_single_modality_model_reads_only_its_modality(section_factory):
+    with_images = [section_factory(f"N{i}", seed=i) for i in range(3)]
+    model = tl.fit(with_images, method="gene-svdd", config=TINY, epochs=1, precision="fp32", device="cpu")
+    assert model.modalities == ("genes",)
+    test = section_factory("T", image=False, seed=8)  # no image: fine for a genes-only model
+    tl.score(test, model)
+    assert np.isfinite(test.obs["tissue_mib_score"]).all()
+
+
+def test_some_sections_without_image(section_factory):
+    mixed = [section_factory("A", seed=1), section_factory("B", image=False, seed=2), section_factory("C", seed=3)]
+    with pytest.raises(InputError, match="B: no image"):
+        tl.fit(mixed, method="concat-svdd", config=TINY, epochs=1, device="cpu")
+
+
 def test_bad_presets(section_factory):
     one = [section_factory("S", image=False)]
     with pytest.raises(InputError, match="unknown section"):
         tl.fit(one, method="gene-svdd", config={"optimiser": {}})
     with pytest.raises(InputError, match="unknown keys"):
         tl.fit(one, method="gene-svdd", config={"train": {"learning_rate": 1}})
-    with pytest.raises(InputError, match="modalities"):
-        tl.fit(one, method="gene-svdd", modalities=("genes", "audio"))
+    with pytest.raises(InputError, match="holdout"):
+        tl.fit(one, method="gene-svdd", config={"holdout": {"mode": "blocks"}})
+    with pytest.raises(InputError, match="audio"):
+        tl.fit(one, method="concat-svdd", modalities=("genes", "audio"))

@@ -15,7 +15,7 @@ from tissue_mib import pp
 from tissue_mib.errors import InputError
 from tissue_mib.methods import METHODS, build_method
 from tissue_mib.tl.model import TissueModel
-from tissue_mib.tl.tensors import coords_um, libraries_without_image, to_data
+from tissue_mib.tl.tensors import coords_um, graph_edges, libraries_without_image, section_codes, to_data, uses_graph
 from tissue_mib.train import TrainConfig, fit as train_fit, predict, split_holdout
 from tissue_mib.utils import seed_everything
 
@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ENCODERS = {"genes": {"encoder": "gcn"}, "histology": {"encoder": "resnet18", "stem": "cifar"}}
 PRESET_KEYS = ("method", "modalities", "params", "train", "prep", "holdout")
+HOLDOUT_KEYS = ("fraction", "block_um", "min_sections")
 
 
 def fit(
@@ -52,23 +53,25 @@ def fit(
     the model directory there. method_params: method options (win over the preset's).
     """
     preset = _preset(config)
+    unknown = sorted(set(modalities) - set(DEFAULT_ENCODERS))
+    if unknown or not modalities:
+        raise InputError(f"modalities {list(modalities)}: tissue models read {', '.join(DEFAULT_ENCODERS)} ({unknown} unknown)")
+    holdout_options = _holdout_options(preset.get("holdout"))
     seed_everything(seed)
     prep_config = _prep_config(prep, preset.get("prep"))
     prepared, panel = pp.prepare(adatas, config=prep_config)
     prep_config = pp.PrepConfig.from_dict(prepared.uns["tissue_mib_prep"]["config"])
     modalities = _modalities(prepared, tuple(modalities), method)
-    data = to_data(prepared, modalities)
-
-    options = dict(preset.get("holdout") or {})
-    split = split_holdout(data.groups, coords_um=coords_um(prepared), edge_index=data.edge_index, mode=holdout,
-                          seed=seed, **options)  # fmt: skip
-
     specs = _encoder_specs(preset.get("modalities") or {}, modalities, n_genes=len(panel))
     params = {**dict(preset.get("params") or {}), **method_params}
     if "seed" in inspect.signature(METHODS.get(method)).parameters:
         params.setdefault("seed", seed)
     seed_everything(seed)
     model = build_method(method, modalities=specs, task={"kind": "svdd"}, **params)
+    modalities = tuple(m for m in modalities if m in model.used_modalities)
+    data = to_data(prepared, modalities, graph=uses_graph(model, modalities))
+    split = split_holdout(section_codes(prepared), coords_um=coords_um(prepared), edge_index=graph_edges(prepared),
+                          mode=holdout, seed=seed, **holdout_options)  # fmt: skip
 
     train_config = _train_config(preset.get("train"), model.phases, epochs=epochs, device=device,
                                  precision=precision, seed=seed)  # fmt: skip
@@ -118,18 +121,19 @@ def _encoder_specs(overrides: Mapping, modalities: tuple[str, ...], *, n_genes: 
 
 
 def _modalities(prepared: AnnData, modalities: tuple[str, ...], method: str) -> tuple[str, ...]:
-    """The modalities to train on: genes-only when no section has an image."""
-    if "histology" not in modalities:
-        return modalities
-    missing = libraries_without_image(prepared)
-    libs = list(prepared.obs["library_id"].astype(str).unique())
-    if len(missing) == len(libs):
+    """The requested modalities, without histology when no section has an image."""
+    libs = prepared.obs["library_id"].astype(str).unique()
+    if "histology" in modalities and len(libraries_without_image(prepared)) == len(libs):
         logger.warning("no training section has an image: training %s on genes only", method)
         return tuple(m for m in modalities if m != "histology")
-    if missing:
-        raise InputError(f"section(s) {', '.join(missing)} have no image while others do; "
-                         "give every section an image or use modalities=('genes',)")  # fmt: skip
     return modalities
+
+
+def _holdout_options(options: Mapping | None) -> dict:
+    unknown = sorted(set(options or {}) - set(HOLDOUT_KEYS))
+    if unknown:
+        raise InputError(f"config holdout: unknown field(s) {unknown}; known: {', '.join(HOLDOUT_KEYS)}")
+    return dict(options or {})
 
 
 def _train_config(preset: Mapping | None, phases: tuple[str, ...], *, epochs, device, precision, seed) -> TrainConfig:

@@ -85,7 +85,8 @@ def rank_deviating_genes(
     """Per flagged region, the `n_genes` genes with the largest |z|, z = (region mean - reference mean)
     / sqrt(reference sd² + s0²), in the panel's normalised expression: `expression.X` (an AnnData
     such as `pp.prepare`'s output, rows matched to `adata` by obs_names; spots it lacks are left
-    out) or, when None, `adata.X`.
+    out) or, when None, `adata.X`. Either must carry `uns['tissue_mib_panel']` (set by the panel),
+    so that raw counts are never compared with a normalised reference.
 
     `reference`: DataFrame indexed by gene with `mean` and `sd` (`gene_reference`); genes missing
     from it are skipped. `s0` (default: the median reference sd over genes, as SAM's fudge
@@ -98,6 +99,11 @@ def rank_deviating_genes(
     if REGION_KEY not in adata.obs:
         flagged_regions(adata)
     expr = adata if expression is None else expression
+    if "tissue_mib_panel" not in expr.uns:
+        raise InputError(
+            "expression: no uns['tissue_mib_panel'], so X is not the gene panel's normalised expression; "
+            "pass expression=pp.prepare(adata, panel=model.panel, config=model.prep)[0]"
+        )
     if not expr.obs_names.isin(adata.obs_names).any():
         raise InputError("expression: no spot in common with the scored AnnData (obs_names differ)")
     genes = expr.var_names.astype(str)

@@ -12,7 +12,7 @@ from tissue_mib import __version__, pp
 from tissue_mib.calibration import LABELS, bh_qvalues, conformal_pvalues, label_at, score_threshold
 from tissue_mib.errors import InputError
 from tissue_mib.tl.model import TissueModel
-from tissue_mib.tl.tensors import to_data
+from tissue_mib.tl.tensors import to_data, uses_graph
 from tissue_mib.train import predict
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def score(adata: AnnData, model: TissueModel, *, fdr: float = 0.05, copy: bool =
     if not adata.obs_names.is_unique:
         raise InputError("score: adata.obs_names repeat; call adata.obs_names_make_unique() first")
     prepared, _ = pp.prepare(adata, panel=model.panel, config=model.prep)
-    data = to_data(prepared, model.modalities)
+    data = to_data(prepared, model.modalities, graph=uses_graph(model.method, model.modalities))
     out = predict(model.method, data, config=model.train_config)
 
     rows = adata.obs_names.get_indexer(prepared.obs_names)

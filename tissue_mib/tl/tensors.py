@@ -22,9 +22,27 @@ def libraries_without_image(prepared: AnnData) -> list[str]:
     return [lib for lib in libs if not source.get(lib)]
 
 
-def to_data(prepared: AnnData, modalities: tuple[str, ...]) -> MultiModalData:
-    """genes (N, G) float32 = X, histology (N, P, P, 3) uint8 = obsm patches, edge_index from
-    obsp['spatial_connectivities'] (source, target), groups = section codes."""
+def uses_graph(method, modalities: tuple[str, ...]) -> bool:
+    """Whether `method` encodes the genes with a graph encoder (then batches carry k-hop subgraphs)."""
+    return "genes" in modalities and method.is_graph("genes")
+
+
+def graph_edges(prepared: AnnData) -> np.ndarray:
+    """(2, E) int64 (source, target) from obsp['spatial_connectivities']."""
+    if "spatial_connectivities" not in prepared.obsp:
+        raise InputError("prepared data has no obsp['spatial_connectivities'] (run pp.prepare)")
+    graph = sp.coo_matrix(prepared.obsp["spatial_connectivities"])
+    return np.stack([graph.row, graph.col]).astype(np.int64)
+
+
+def section_codes(prepared: AnnData) -> np.ndarray:
+    """(N,) int64 section id per row (codes of obs['library_id'])."""
+    return prepared.obs[LIBRARY_KEY].astype("category").cat.codes.to_numpy().astype(np.int64)
+
+
+def to_data(prepared: AnnData, modalities: tuple[str, ...], *, graph: bool) -> MultiModalData:
+    """genes (N, G) float32 = X, histology (N, P, P, 3) uint8 = obsm patches, groups = section
+    codes; with `graph`, edge_index from obsp['spatial_connectivities']."""
     unknown = set(modalities) - set(MODALITIES)
     if unknown:
         raise InputError(f"modalities {sorted(unknown)} unknown; tissue models read {', '.join(MODALITIES)}")
@@ -32,17 +50,13 @@ def to_data(prepared: AnnData, modalities: tuple[str, ...]) -> MultiModalData:
         missing = libraries_without_image(prepared)
         if missing:
             raise InputError(f"section(s) {', '.join(missing)}: no image, but the model needs histology patches")
-    if "spatial_connectivities" not in prepared.obsp:
-        raise InputError("prepared data has no obsp['spatial_connectivities'] (run pp.prepare)")
     x = prepared.X.toarray() if sp.issparse(prepared.X) else np.asarray(prepared.X)
     mods = {"genes": x.astype(np.float32, copy=False)}
     if "histology" in modalities:
         mods["histology"] = np.asarray(prepared.obsm["tissue_mib_patches"], dtype=np.uint8)
-    graph = sp.coo_matrix(prepared.obsp["spatial_connectivities"])
-    edge_index = np.stack([graph.row, graph.col]).astype(np.int64)
-    groups = prepared.obs[LIBRARY_KEY].astype("category").cat.codes.to_numpy().astype(np.int64)
+    edge_index = graph_edges(prepared) if graph else None
     try:
-        return MultiModalData(modalities=mods, edge_index=edge_index, groups=groups)
+        return MultiModalData(modalities=mods, edge_index=edge_index, groups=section_codes(prepared))
     except InputError as exc:
         raise InputError(f"prepared data ({', '.join(prepared.obs[LIBRARY_KEY].astype(str).unique())}): {exc}") from exc
 
