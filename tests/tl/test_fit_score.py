@@ -143,3 +143,13 @@ def test_bad_presets(section_factory):
         tl.fit(one, method="gene-svdd", config={"holdout": {"mode": "blocks"}})
     with pytest.raises(InputError, match="audio"):
         tl.fit(one, method="concat-svdd", modalities=("genes", "audio"))
+
+
+def test_fit_is_deterministic_in_fp32(section_factory):
+    one = [section_factory("S", side=12, image=False, seed=4)]
+    runs = [tl.fit(one, method="gene-svdd", config=TINY, epochs=2, precision="fp32", device="cpu", seed=3)
+            for _ in range(2)]  # fmt: skip
+    a, b = (r.method.state_dict() for r in runs)
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    np.testing.assert_array_equal(runs[0].calibration, runs[1].calibration)
+    assert runs[0].holdout["holdout_rows"] == runs[1].holdout["holdout_rows"]
