@@ -46,6 +46,7 @@ def _make_section(library_id: str = "S1", *, seed: int = 1, n_genes: int = 30, i
     assert np.array_equal(q <= 0.05, anomalous), "fixture seed must flag exactly the anomalous spots"
     a = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=[f"g{i}" for i in range(n_genes)]))
     a.obsm["spatial"] = xy
+    a.uns["tissue_mib_panel"] = {"hash": "test", "n_missing": 0, "frac_missing": 0.0}
     pairs = cKDTree(xy).query_pairs(PITCH * 1.1, output_type="ndarray")
     conn = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(rows.size,) * 2)
     a.obsp["spatial_connectivities"] = (conn + conn.T).tocsr()

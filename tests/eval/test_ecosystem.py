@@ -40,6 +40,7 @@ def _scored_fixture(shared_data, library_id=None, seed=0):
                            "panel_hash": "abc123", "model_path": "runs/x", "version": "0.0.0"}
     sq.gr.spatial_neighbors(a, coord_type="generic", n_neighs=6)
     assert 1 <= flagged_regions(a).notna().sum() < a.n_obs
+    a.uns["tissue_mib_panel"] = {"hash": "abc123", "n_missing": 0, "frac_missing": 0.0}  # X is already normalised
     rank_deviating_genes(a, gene_reference(a[a.obs["tissue_mib_label"] == "normal"]), n_genes=5)
     return a
 

@@ -68,6 +68,9 @@ def test_rank_deviating_genes_on_separate_expression(section):
     expression = section[3:, ::-1].copy()
     raw = section.copy()
     raw.X = raw.X * 0 + 100.0
+    del raw.uns["tissue_mib_panel"]  # raw counts, as io.read gives them
+    with pytest.raises(InputError, match="tissue_mib_panel"):
+        rank_deviating_genes(raw, gene_reference(section))
     ref = gene_reference(_healthy(section))
     table = rank_deviating_genes(raw, ref, expression=expression, n_genes=3)
     expected = rank_deviating_genes(section[3:].copy(), ref, n_genes=3)
