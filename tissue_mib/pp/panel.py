@@ -177,7 +177,7 @@ def select_panel(adatas: AnnData | list[AnnData], *, n_top_genes: int = 3000,
     adatas = [adatas] if isinstance(adatas, AnnData) else list(adatas)
     if not adatas:
         raise InputError("select_panel: no sections given")
-    cohort = adatas[0] if len(adatas) == 1 else ad.concat(adatas, join="inner", merge="first")
+    cohort = adatas[0] if len(adatas) == 1 else ad.concat(adatas, join="inner", merge="first", index_unique="-")
     if cohort.n_vars == 0:
         raise InputError("select_panel: the sections share no genes")
     n = min(int(n_top_genes), cohort.n_vars)

@@ -156,7 +156,8 @@ def prepare(adatas: AnnData | list[AnnData], *, panel: GenePanel | None = None, 
 
 def _fit_panel(sections: list[AnnData], config: PrepConfig) -> GenePanel:
     """Gene QC (min_spots over the whole cohort) and HVGs with sections as batches."""
-    cohort = sections[0].copy() if len(sections) == 1 else ad.concat(sections, join="inner", merge="first")
+    cohort = sections[0].copy() if len(sections) == 1 else ad.concat(sections, join="inner", merge="first",
+                                                                       index_unique="-")
     qc(cohort, min_spots=config.min_spots)
     if cohort.n_vars == 0:
         raise InputError(f"prepare: no gene is seen in >= {config.min_spots} spots of the training cohort")
