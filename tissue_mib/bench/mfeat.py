@@ -1,0 +1,158 @@
+"""`bench mfeat`: real multi-view data (UCI Multiple Features digits) through every method.
+
+- classification: 10 digits from two or three views (e.g. fou + fac, + zer), accuracy;
+- one-class anomaly detection under Deep SVDD: train on the training rows of one digit
+  (normal), score every test row, AUROC with the other digits as anomalies.
+Both on the fixed stratified split of `datasets.mfeat`, over several training seeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tissue_mib.bench.metrics import accuracy
+from tissue_mib.bench.report import bar_plot, fmt_mean_sd, markdown_table, mean_sd, save_figure, write_json, write_text
+from tissue_mib.bench.run import Cell, encoder_spec, fit_predict
+from tissue_mib.datasets.mfeat import MFEAT_VIEWS, load_mfeat
+from tissue_mib.errors import InputError
+from tissue_mib.metrics import auroc
+from tissue_mib.settings import progress_bar
+
+logger = logging.getLogger(__name__)
+
+FUSION_METHODS = ("omib", "ibma", "e-mib", "l-mib", "c-mib", "concat")
+#: classification method -> its Deep SVDD counterpart where the registry names it differently
+SVDD_NAMES = {"concat": "concat-svdd"}
+
+
+@dataclass
+class MfeatConfig:
+    """Everything `run_mfeat` does; recorded in the JSON."""
+
+    view_sets: tuple[tuple[str, ...], ...] = (("fou", "fac"), ("fou", "fac", "zer"))
+    methods: tuple[str, ...] = (*FUSION_METHODS, "single")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    normal_digits: tuple[int, ...] = tuple(range(10))
+    cell: Cell = field(default_factory=lambda: Cell(epochs=50, lr=1e-3, batch_size=128))
+    svdd_cell: Cell = field(default_factory=lambda: Cell(epochs=50, lr=1e-3, weight_decay=1e-4, batch_size=64))
+    mine_steps: int = 200
+
+    @classmethod
+    def quick(cls) -> MfeatConfig:
+        """Tiny settings for tests: seconds, not meaningful numbers."""
+        return cls(view_sets=(("fou", "fac"),), methods=("omib", "concat", "single"), seeds=(0,), normal_digits=(0,),
+                   cell=Cell(epochs=2, warmup_epochs=1, lr=1e-3), svdd_cell=Cell(epochs=2, warmup_epochs=1, lr=1e-3),
+                   mine_steps=10)
+
+
+def _rows(cfg: MfeatConfig, views: tuple[str, ...]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(row name, method, views used) for one view set; `single` expands to one row per view."""
+    out = []
+    for m in cfg.methods:
+        if m == "single":
+            out += [(f"{v} alone", "single", (v,)) for v in views]
+        else:
+            out.append((m, m, views))
+    return out
+
+
+def _params(method: str, views: tuple[str, ...], cfg: MfeatConfig) -> dict:
+    if method == "single":
+        return {"modality": views[0]}
+    if method == "omib":
+        return {"mine_steps": cfg.mine_steps}
+    return {}
+
+
+def _data(d, views, rows, y):
+    from tissue_mib.train import MultiModalData
+
+    return MultiModalData(modalities={v: d.views[v][rows] for v in views}, y=y)
+
+
+def run_mfeat(root: str | Path, cfg: MfeatConfig, *, out: str | Path | None = None) -> dict:
+    """Run both tasks on the mfeat folder `root`; write `mfeat_results.json`, `mfeat_table.md`,
+    `bench_mfeat_accuracy.png` and `bench_mfeat_auroc.png` to `out`."""
+    bad = [v for vs in cfg.view_sets for v in vs if v not in MFEAT_VIEWS]
+    if bad or any(not 2 <= len(vs) <= 3 for vs in cfg.view_sets):
+        raise InputError(f"mfeat view sets must hold 2 or 3 of {sorted(MFEAT_VIEWS)} (option views), got {cfg.view_sets}")
+    if any(not 0 <= d <= 9 for d in cfg.normal_digits):
+        raise InputError(f"normal digits must be in 0..9 (option normal-digits), got {cfg.normal_digits}")
+    start = time.perf_counter()
+    all_views = tuple(dict.fromkeys(v for vs in cfg.view_sets for v in vs))
+    d = load_mfeat(root, views=all_views)
+    n_jobs = sum(len(_rows(cfg, vs)) for vs in cfg.view_sets) * len(cfg.seeds) * (1 + len(cfg.normal_digits))
+    bar = progress_bar(desc="bench mfeat", total=n_jobs)
+    cls_records, svdd_records = [], []
+    for views in cfg.view_sets:
+        tag = "+".join(views)
+        for seed in cfg.seeds:
+            for row, method, used in _rows(cfg, views):
+                specs = {v: encoder_spec(d.views[v]) for v in used}
+                task = {"kind": "multiclass", "n_classes": 10}
+                pred, _, sec = fit_predict(method, modalities=specs, task=task, train=_data(d, used, d.train, d.y[d.train]),
+                                           test=_data(d, used, d.test, d.y[d.test]), cell=cfg.cell, seed=seed,
+                                           params=_params(method, used, cfg))
+                cls_records.append({"views": tag, "row": row, "seed": seed,
+                                    "accuracy": accuracy(d.y[d.test], pred["probs"]), "seconds": round(sec, 2)})
+                bar.update()
+                for digit in cfg.normal_digits:
+                    normal = d.train[d.y[d.train] == digit]
+                    pred, _, sec = fit_predict(SVDD_NAMES.get(method, method), modalities=specs, task={"kind": "svdd"},
+                                               train=_data(d, used, normal, None), test=_data(d, used, d.test, None),
+                                               cell=cfg.svdd_cell, seed=seed, params=_params(method, used, cfg))
+                    svdd_records.append({"views": tag, "row": row, "seed": seed, "normal_digit": digit,
+                                         "auroc": auroc(d.y[d.test] != digit, pred["score"]), "seconds": round(sec, 2)})
+                    bar.update()
+    bar.close()
+    result = {"benchmark": "mfeat", "config": asdict(cfg), "split": {"train": int(d.train.size), "test": int(d.test.size)},
+              "classification": cls_records, "anomaly": svdd_records, "table": summarise(cls_records, svdd_records, cfg),
+              "seconds": round(time.perf_counter() - start, 1)}
+    if out is not None:
+        write_outputs(result, cfg, Path(out))
+    return result
+
+
+def summarise(cls_records: list[dict], svdd_records: list[dict], cfg: MfeatConfig) -> list[dict]:
+    """One row per method: accuracy and AUROC (mean ± sd over seeds; AUROC averaged over normal digits first)."""
+    rows = []
+    names = list(dict.fromkeys(r["row"] for r in cls_records))
+    tags = ["+".join(vs) for vs in cfg.view_sets]
+    for name in names:
+        line = {"method": name}
+        for tag in tags:
+            acc = [r["accuracy"] for r in cls_records if r["views"] == tag and r["row"] == name]
+            if not acc:
+                continue
+            per_seed = [float(np.mean([r["auroc"] for r in svdd_records if r["views"] == tag and r["row"] == name
+                                       and r["seed"] == s])) for s in cfg.seeds]
+            line[f"acc {tag}"], line[f"AUROC {tag}"] = fmt_mean_sd(acc), fmt_mean_sd(per_seed)
+            line[f"acc {tag} mean"] = mean_sd(acc)[0]
+            line[f"AUROC {tag} mean"] = mean_sd(per_seed)[0]
+        rows.append(line)
+    return rows
+
+
+def table_columns(cfg: MfeatConfig) -> list[str]:
+    tags = ["+".join(vs) for vs in cfg.view_sets]
+    return ["method", *[f"acc {t}" for t in tags], *[f"AUROC {t}" for t in tags]]
+
+
+def write_outputs(result: dict, cfg: MfeatConfig, out: Path) -> None:
+    """The JSON, the markdown table and the two PNGs of a `run_mfeat` result."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "mfeat_results.json", result)
+    write_text(out / "mfeat_table.md", markdown_table(result["table"], table_columns(cfg)))
+    tags = ["+".join(vs) for vs in cfg.view_sets]
+    for key, metric, fname in (("classification", "accuracy", "bench_mfeat_accuracy.png"),
+                               ("anomaly", "auroc", "bench_mfeat_auroc.png")):
+        groups = {t: {} for t in tags}
+        for r in result[key]:
+            groups[r["views"]].setdefault(r["row"], []).append(r[metric])
+        title = "mfeat: 10-digit accuracy" if key == "classification" else "mfeat: one-class Deep SVDD AUROC"
+        save_figure(bar_plot(groups, ylabel=metric, title=title), out / fname)

@@ -1,0 +1,242 @@
+"""`bench sim`: the OMIB paper's synthetic benchmark (section 6, appendix F, Table 2, Figure 3).
+
+Three parts, all through the shared methods and engine:
+- accuracy table: every method on SIM-I/II/III over seeds, mean ± sd, the paper's Table 2
+  beside it, plus `single` on the true task-relevant blocks [a0; a1; a2] (the authentic
+  optimum) and on [a0] and [a1; a2] alone;
+- beta sweep (Figure 3): OMIB with a fixed beta on a log grid, with M_l and M_u from MINE;
+- MINE budget: how H(v1), H(v2), I(v1; v2), M_l, M_u move with the estimator's step budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tissue_mib.bench.metrics import accuracy
+from tissue_mib.bench.report import bar_plot, fmt_mean_sd, markdown_table, mean_sd, save_figure, write_json, write_text
+from tissue_mib.bench.run import Cell, fit_predict
+from tissue_mib.datasets.sim import make_sim
+from tissue_mib.errors import InputError
+from tissue_mib.settings import progress, progress_bar
+
+logger = logging.getLogger(__name__)
+
+FUSION_METHODS = ("omib", "ibma", "e-mib", "l-mib", "c-mib", "concat")
+#: rows that are `single` on one feature view: row name -> view
+VIEW_ROWS = {"x1 alone": "x1", "x2 alone": "x2", "authentic optimum": "authentic", "[a0] alone": "a0",
+             "[a1; a2] alone": "a1a2"}
+ROWS = (*FUSION_METHODS, *VIEW_ROWS)
+#: OMIB paper Table 2 (accuracy; columns SIM-I and SIM-III); "union of both" is read as concat.
+PAPER_TABLE2 = {
+    "SIM-I": {"omib": 0.892, "authentic optimum": 0.909, "[a0] alone": 0.707, "[a1; a2] alone": 0.737,
+              "x1 alone": 0.748, "x2 alone": 0.82, "concat": 0.858},
+    "SIM-III": {"omib": 0.890, "authentic optimum": 0.908, "[a0] alone": 0.686, "[a1; a2] alone": 0.744,
+                "x1 alone": 0.792, "x2 alone": 0.78, "concat": 0.866},
+}
+TASK = {"kind": "multiclass", "n_classes": 2}
+
+
+@dataclass
+class SimConfig:
+    """Everything `run_sim` does; recorded in the JSON. Sizes as in the paper unless `quick`."""
+
+    datasets: tuple[str, ...] = ("I", "II", "III")
+    rows: tuple[str, ...] = ROWS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    n: int = 10_000
+    b1: int | None = None
+    b2: int | None = None
+    cell: Cell = field(default_factory=Cell)
+    sweep_dataset: str = "I"
+    betas: tuple[float, ...] = tuple(float(b) for b in np.logspace(-6, 1, 8))
+    mine_steps: int = 500
+    pca_dim: int = 256
+    mine_budgets: tuple[int, ...] = (100, 500, 2000)
+
+    @classmethod
+    def quick(cls) -> SimConfig:
+        """Tiny sizes for tests: seconds, not meaningful numbers."""
+        return cls(datasets=("I",), seeds=(0,), n=300, cell=Cell(epochs=2, warmup_epochs=1, batch_size=64),
+                   betas=(1e-4, 1e-1), mine_steps=10, pca_dim=4096, mine_budgets=(5, 10))
+
+
+def _views(data) -> dict[str, np.ndarray]:
+    d0 = data.params["d0"]
+    return {"x1": data.x1, "x2": data.x2, "authentic": data.authentic, "a0": data.authentic[:, :d0],
+            "a1a2": data.authentic[:, d0:]}
+
+
+def _omib_params(cfg: SimConfig) -> dict:
+    return {"mine_steps": cfg.mine_steps, "pca_dim": cfg.pca_dim}
+
+
+def _row_spec(row: str, views: dict[str, np.ndarray]) -> tuple[str, dict[str, np.ndarray], dict]:
+    """(method, arrays by modality, extra params) of one table row."""
+    if row in VIEW_ROWS:
+        view = VIEW_ROWS[row]
+        return "single", {view: views[view]}, {"modality": view}
+    return row, {"x1": views["x1"], "x2": views["x2"]}, {}
+
+
+def _fit_accuracy(method, arrays, params, data, cfg: SimConfig, seed: int) -> tuple[float, object, float]:
+    from tissue_mib.bench.run import encoder_spec
+    from tissue_mib.train import MultiModalData
+
+    train = MultiModalData(modalities={k: v[data.train] for k, v in arrays.items()}, y=data.y[data.train])
+    test = MultiModalData(modalities={k: v[data.test] for k, v in arrays.items()}, y=data.y[data.test])
+    specs = {k: encoder_spec(v) for k, v in arrays.items()}
+    out, model, seconds = fit_predict(method, modalities=specs, task=TASK, train=train, test=test, cell=cfg.cell,
+                                      seed=seed, params=params)
+    return accuracy(data.y[data.test], out["probs"]), model, seconds
+
+
+def run_table(cfg: SimConfig) -> list[dict]:
+    """Accuracy records: one per (data set, row, seed)."""
+    unknown = [r for r in cfg.rows if r not in ROWS]
+    if unknown:
+        raise InputError(f"unknown bench sim row(s) {unknown} (option methods); choose from {list(ROWS)}")
+    records = []
+    bar = progress_bar(desc="bench sim", total=len(cfg.datasets) * len(cfg.seeds) * len(cfg.rows))
+    for ds in cfg.datasets:
+        for seed in cfg.seeds:
+            data = make_sim(ds, n=cfg.n, b1=cfg.b1, b2=cfg.b2, seed=seed)
+            for row in cfg.rows:
+                method, arrays, params = _row_spec(row, _views(data))
+                if method == "omib":
+                    params.update(_omib_params(cfg))
+                acc, model, seconds = _fit_accuracy(method, arrays, params, data, cfg, seed)
+                rec = {"dataset": data.params["kind"], "row": row, "method": method, "seed": seed, "accuracy": acc,
+                       "seconds": round(seconds, 2)}
+                if method == "omib":
+                    rec.update({k: float(getattr(model, k)) for k in ("beta", "M_l", "M_u")})
+                records.append(rec)
+                logger.info("%s %s seed %d: accuracy %.3f", rec["dataset"], row, seed, acc)
+                bar.update()
+    bar.close()
+    return records
+
+
+def summarise(records: list[dict], cfg: SimConfig) -> list[dict]:
+    """One table row per method: mean ± sd per data set and the paper's value beside it."""
+    rows = []
+    names = [f"SIM-{d}" for d in cfg.datasets]
+    for row in cfg.rows:
+        line = {"method": row}
+        for ds in names:
+            acc = [r["accuracy"] for r in records if r["dataset"] == ds and r["row"] == row]
+            line[ds] = fmt_mean_sd(acc)
+            line[f"{ds} mean"], line[f"{ds} sd"] = mean_sd(acc)
+            if ds in PAPER_TABLE2:
+                line[f"paper {ds}"] = PAPER_TABLE2[ds].get(row)
+        rows.append(line)
+    return rows
+
+
+def table_columns(cfg: SimConfig) -> list[str]:
+    cols = ["method"]
+    for d in cfg.datasets:
+        cols.append(f"SIM-{d}")
+        if f"SIM-{d}" in PAPER_TABLE2:
+            cols.append(f"paper SIM-{d}")
+    return cols
+
+
+def mine_budget(cfg: SimConfig) -> list[dict]:
+    """MINE estimates of H(x1), H(x2), I(x1; x2) and the bounds M_l, M_u per step budget,
+    on the sweep data set's training rows (OMIB's own MINE and `beta_bounds`)."""
+    from tissue_mib.nn.objectives.omib import beta_bounds, entropy, estimate_mi
+
+    data = make_sim(cfg.sweep_dataset, n=cfg.n, b1=cfg.b1, b2=cfg.b2, seed=cfg.seeds[0])
+    rows = data.train[:4096]
+    x1, x2 = data.x1[rows], data.x2[rows]
+    out = []
+    for steps in progress(cfg.mine_budgets, desc="MINE budget"):
+        start = time.perf_counter()
+        kw = dict(steps=steps, batch_size=256, lr=1e-3, seed=cfg.seeds[0], max_dim=cfg.pca_dim)
+        h1, h2, i12 = entropy(x1, **kw), entropy(x2, **kw), estimate_mi(x1, x2, **kw)
+        try:
+            m_l, m_u = beta_bounds(h1, h2, i12)
+        except InputError as err:  # a tiny budget can give H1 + H2 <= I12
+            logger.warning("MINE budget %d steps: %s", steps, err)
+            m_l = m_u = float("nan")
+        out.append({"steps": steps, "H1": h1, "H2": h2, "I12": i12, "M_l": m_l, "M_u": m_u,
+                    "seconds": round(time.perf_counter() - start, 2)})
+    return out
+
+
+def beta_sweep(cfg: SimConfig) -> list[dict]:
+    """OMIB accuracy on SIM-`sweep_dataset` for each fixed beta in `cfg.betas`, per seed."""
+    out = []
+    jobs = [(seed, beta) for seed in cfg.seeds for beta in cfg.betas]
+    data = None
+    for seed, beta in progress(jobs, desc="beta sweep"):
+        if data is None or data.params["seed"] != seed:
+            data = make_sim(cfg.sweep_dataset, n=cfg.n, b1=cfg.b1, b2=cfg.b2, seed=seed)
+        views = _views(data)
+        params = {**_omib_params(cfg), "beta": float(beta)}
+        acc, model, seconds = _fit_accuracy("omib", {"x1": views["x1"], "x2": views["x2"]}, params, data, cfg, seed)
+        out.append({"beta": float(beta), "seed": seed, "accuracy": acc, "M_l": float(model.M_l), "M_u": float(model.M_u),
+                    "seconds": round(seconds, 2)})
+    return out
+
+
+def plot_sweep(sweep: list[dict], bounds: list[dict], *, title: str):
+    """Accuracy vs beta (log axis, mean ± sd over seeds) with M_l and M_u of every MINE budget."""
+    import matplotlib.pyplot as plt
+
+    betas = sorted({r["beta"] for r in sweep})
+    stats = [mean_sd([r["accuracy"] for r in sweep if r["beta"] == b]) for b in betas]
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    ax.errorbar(betas, [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o", capsize=2, label="OMIB, fixed β")
+    ax.set_xscale("log")
+    colours = plt.cm.viridis(np.linspace(0.1, 0.9, max(1, len(bounds))))
+    for c, b in zip(colours, bounds):
+        if np.isfinite(b["M_l"]) and np.isfinite(b["M_u"]):
+            ax.axvline(b["M_l"], color=c, ls=":", lw=1)
+            ax.axvline(b["M_u"], color=c, ls="--", lw=1, label=f"M_l (:) / M_u (--), MINE {b['steps']} steps")
+    ax.set_xlabel("β")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def run_sim(cfg: SimConfig, *, out: str | Path | None = None, sweep: bool = True) -> dict:
+    """Run the table (and, with `sweep`, the MINE budget study and the beta sweep); write
+    `sim_results.json`, `sim_table.md`, `bench_sim_accuracy.png` and `bench_sim_beta.png` to `out`."""
+    start = time.perf_counter()
+    records = run_table(cfg)
+    result = {"benchmark": "sim", "config": asdict(cfg), "records": records, "table": summarise(records, cfg),
+              "paper_table2": PAPER_TABLE2}
+    if sweep:
+        result["mine_budget"] = mine_budget(cfg)
+        result["beta_sweep"] = beta_sweep(cfg)
+        peak = max(result["beta_sweep"], key=lambda r: r["accuracy"])
+        result["beta_peak"] = peak["beta"]
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    if out is not None:
+        write_outputs(result, cfg, Path(out))
+    return result
+
+
+def write_outputs(result: dict, cfg: SimConfig, out: Path) -> None:
+    """The JSON, the markdown table and the PNGs of a `run_sim` result."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "sim_results.json", result)
+    text = markdown_table(result["table"], table_columns(cfg))
+    if "mine_budget" in result:
+        text += "\nMINE budget (SIM-" + cfg.sweep_dataset + "):\n\n" + markdown_table(
+            result["mine_budget"], ["steps", "H1", "H2", "I12", "M_l", "M_u", "seconds"])
+    write_text(out / "sim_table.md", text)
+    groups = {f"SIM-{d}": {row: [r["accuracy"] for r in result["records"] if r["dataset"] == f"SIM-{d}" and r["row"] == row]
+                           for row in cfg.rows} for d in cfg.datasets}
+    save_figure(bar_plot(groups, ylabel="test accuracy", title="bench sim (bars: ours, ticks: paper Table 2)",
+                         reference=PAPER_TABLE2), out / "bench_sim_accuracy.png")
+    if "beta_sweep" in result:
+        save_figure(plot_sweep(result["beta_sweep"], result["mine_budget"], title=f"β sweep on SIM-{cfg.sweep_dataset}"),
+                    out / "bench_sim_beta.png")
