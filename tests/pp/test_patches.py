@@ -155,3 +155,11 @@ def test_her2st_a1_and_c2_patches_cover_the_same_physical_area(shared_data):
         assert P.std(axis=1).mean(axis=1).min() > 5  # textured, not blank
         assert np.median(P.mean(axis=(1, 2))) < 200  # stained tissue, not white background
         assert not adata.obs["tissue_mib_patch_padded"].any()
+
+
+def test_non_finite_centres_are_an_input_error(make_section):
+    adata = make_section("NAN", np.array([[10.0, 10.0], [np.nan, 5.0]]), images={"hires": render(100, 1.0)})
+    with pytest.raises(InputError, match="section NAN: obsm\\['spatial'\\] has non-finite spot centres"):
+        pp.patches(adata, patch_um=20.0)
+    with pytest.raises(InputError, match="section NAN: obsm"):
+        pp.spatial_graph(adata)

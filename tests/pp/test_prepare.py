@@ -80,6 +80,10 @@ def test_second_call_loads_the_cache_and_parameters_change_the_key(cohort, cache
     changed[0].X = changed[0].X + sp.csr_matrix(([1.0], ([0], [0])), shape=changed[0].shape)
     with pytest.raises(AssertionError, match="ran again"):
         pp.prepare(changed)  # other counts: another key
+    relabelled = [c.copy() for c in cohort]
+    relabelled[1].obs["pathologist_label"] = "invasive cancer"
+    with pytest.raises(AssertionError, match="ran again"):
+        pp.prepare(relabelled)  # obs columns travel to the output: another key
 
 
 def test_prepare_rejects_bad_input(cohort, make_section, hex_grid):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
@@ -59,7 +60,7 @@ def _file_identity(path: str) -> str:
 
 
 def input_hash(adatas: list[AnnData], params: dict) -> str:
-    """sha256 of X, gene/spot names, coordinates, library metadata, images, `params` and the version."""
+    """sha256 of X, gene/spot names, obs, obsm (coordinates), library metadata, images, `params` and the version."""
     h = hashlib.sha256()
     h.update(f"tissue-mib {__version__}".encode())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
@@ -67,16 +68,14 @@ def input_hash(adatas: list[AnnData], params: dict) -> str:
         X = sp.csr_matrix(a.X)
         for part in (X.data, X.indices, X.indptr, np.asarray(X.shape)):
             _update_array(h, part)
-        _update_array(h, np.asarray(a.obs_names, dtype=str))
         _update_array(h, np.asarray(a.var_names, dtype=str))
         for key in ("gene_ids", "gene_symbols"):
             if key in a.var:
                 _update_array(h, a.var[key].astype(str).to_numpy(dtype=str))
-        for key in ("library_id", "section", "in_tissue"):
-            if key in a.obs:
-                _update_array(h, a.obs[key].astype(str).to_numpy(dtype=str))
-        if "spatial" in a.obsm:
-            _update_array(h, np.asarray(a.obsm["spatial"], dtype=np.float64))
+        h.update(json.dumps([str(c) for c in a.obs.columns]).encode())
+        _update_array(h, pd.util.hash_pandas_object(a.obs, index=True).to_numpy())  # labels travel to the output
+        for key in sorted(a.obsm):
+            _update_array(h, np.asarray(a.obsm[key]))
         spatial = a.uns.get("spatial", {})
         _update_plain(h, spatial)
         for entry in spatial.values():

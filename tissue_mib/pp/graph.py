@@ -35,6 +35,8 @@ def spatial_graph(adata: AnnData, *, n_neighs: int = 6, inplace: bool = True) ->
     grids: dict[str, str] = {}
     for lib, rows in library_masks(adata):
         idx = np.flatnonzero(rows)
+        if not np.isfinite(coords_all[idx]).all():
+            raise InputError(f"section {lib}: obsm['spatial'] has non-finite spot centres")
         grid = str(metadata(adata, lib).get("grid", "none"))
         grids[lib] = grid if grid in GRID_NEIGHBOURS else "none"
         conn, dist = _library_graph(coords_all[idx], grid=grids[lib], n_neighs=n_neighs)

@@ -194,6 +194,8 @@ def patches(adata: AnnData, *, patch_um: float | None = None, size: int = 32, in
         um = float(patch_um) if patch_um is not None else default_patch_um(adata, lib)
         side_full = um / microns_per_pixel(adata, lib)
         centres = np.asarray(adata.obsm["spatial"], dtype=np.float64)[rows]
+        if not np.isfinite(centres).all():
+            raise InputError(f"section {lib}: obsm['spatial'] has non-finite spot centres")
         if source.key == "fullres":
             with SlideImage(source.path) as slide:
                 out[rows], padded[rows] = extract_from_slide(slide, centres, side_px=side_full, size=size,
