@@ -28,7 +28,7 @@ TEXTURES = {
     "immune": (16.0, 2.1, 0.2, 1.5, 0.05, 0.22),
     "tumour": (8.0, 3.8, 0.9, 0.9, 0.16, 0.34),
 }
-_CLASSES = tuple(TEXTURES)
+CLASSES = tuple(TEXTURES)
 _H_VECTOR = np.array([0.59, 0.73, 0.34])  # optical density per unit haematoxylin (R, G, B)
 _E_VECTOR = np.array([0.16, 0.86, 0.48])  # optical density per unit eosin
 _ADIPOCYTE_UM = 65.0  # fat vacuole diameter
@@ -39,11 +39,11 @@ def texture_classes(layout: Layout) -> np.ndarray:
     """uint8 (H, W) index into the texture classes; histology anomalies (histology, both) are tumour."""
     classes = np.zeros(layout.domain_map.shape, dtype=np.uint8)
     for domain, texture in (("stroma", "stroma"), ("duct", "epithelium"), ("adipose", "adipose"), ("immune", "immune")):
-        classes[layout.domain_map == DOMAINS.index(domain)] = _CLASSES.index(texture)
-    classes[layout.lumen] = _CLASSES.index("lumen")
+        classes[layout.domain_map == DOMAINS.index(domain)] = CLASSES.index(texture)
+    classes[layout.lumen] = CLASSES.index("lumen")
     histo = (layout.anomaly_map == ANOMALY_KINDS.index("histology")) | (layout.anomaly_map == ANOMALY_KINDS.index("both"))
-    classes[histo] = _CLASSES.index("tumour")
-    classes[layout.domain_map == OUTSIDE] = _CLASSES.index("glass")
+    classes[histo] = CLASSES.index("tumour")
+    classes[layout.domain_map == OUTSIDE] = CLASSES.index("glass")
     return classes
 
 
@@ -117,9 +117,9 @@ def render(rng: np.random.Generator, layout: Layout, *, mpp: float) -> np.ndarra
     table = np.array(list(TEXTURES.values()), dtype=np.float32)
     h = table[classes, 4] + _nuclei(rng, classes, mpp)
     e = table[classes, 5]
-    stroma = classes == _CLASSES.index("stroma")
+    stroma = classes == CLASSES.index("stroma")
     e = np.where(stroma, e * (0.5 + 0.9 * _fibres(rng, shape, mpp)), e)
-    adipose = classes == _CLASSES.index("adipose")
+    adipose = classes == CLASSES.index("adipose")
     if adipose.any():
         rows, cols = np.flatnonzero(adipose.any(1)), np.flatnonzero(adipose.any(0))
         box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]

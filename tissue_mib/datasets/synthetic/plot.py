@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tissue_mib.datasets.synthetic.config import ANOMALY_KINDS, DOMAINS
+from tissue_mib.datasets.synthetic import histology
+from tissue_mib.datasets.synthetic.config import ANOMALY_KINDS, DOMAINS, SPOT_UM
 from tissue_mib.datasets.synthetic.section import SyntheticSection, generate_section
 from tissue_mib.utils import atomic_write
 
@@ -20,8 +21,38 @@ DOMAIN_COLOURS = {"duct": "#1b9e77", "adipose": "#666666", "immune": "#7570b3"}
 KIND_COLOURS = {"genes": "#0072b2", "histology": "#e69f00", "both": "#000000"}
 
 
+CROPS = ("stroma", "duct", "adipose", "immune", "tumour")
+_CROP_UM = 200.0
+
+
+def _texture_crops(section: SyntheticSection, axes) -> None:
+    """Full-resolution 200 µm crops of each texture, with a 55 µm spot circle for scale."""
+    from matplotlib.patches import Circle
+    from scipy import ndimage
+
+    classes = histology.texture_classes(section.layout)
+    half = int(_CROP_UM / section.mpp / 2)
+    for ax, name in zip(axes, CROPS):
+        ax.set_axis_off()
+        if name == "duct":
+            mask = section.layout.domain_map == DOMAINS.index("duct")
+        else:
+            mask = classes == histology.CLASSES.index(name)
+        coarse = ndimage.uniform_filter(mask[::4, ::4].astype(np.float32), size=2 * half // 4)
+        if coarse.max() < 0.3:
+            ax.set_title(f"{name}: none here", fontsize=9)
+            continue
+        row, col = (4 * v for v in np.unravel_index(np.argmax(coarse), coarse.shape))
+        row = int(np.clip(row, half, section.image.shape[0] - half))
+        col = int(np.clip(col, half, section.image.shape[1] - half))
+        ax.imshow(section.image[row - half : row + half, col - half : col + half])
+        ax.add_patch(Circle((half, half), SPOT_UM / section.mpp / 2, fill=False, color="black", lw=1.2, ls="--"))
+        ax.set_title(f"{name} ({_CROP_UM:.0f} µm)" if name != "tumour" else f"tumour texture ({_CROP_UM:.0f} µm)", fontsize=9)
+
+
 def plot_section(section: SyntheticSection, path: str | os.PathLike, *, max_px: int = 1200, dpi: int = 120) -> Path:
-    """Write a PNG: left, H&E with domain borders (stroma unmarked); right, H&E with anomaly regions by kind."""
+    """Write a PNG: H&E with domain borders (stroma unmarked), H&E with the anomaly regions by kind, and
+    full-resolution crops of each texture with a 55 µm spot circle."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -33,7 +64,10 @@ def plot_section(section: SyntheticSection, path: str | os.PathLike, *, max_px: 
     domains = section.layout.domain_map[::step, ::step]
     kinds = section.layout.anomaly_map[::step, ::step]
     extent = (0, section.image.shape[1] * section.mpp / 1000, section.image.shape[0] * section.mpp / 1000, 0)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 6.2), constrained_layout=True)
+    fig = plt.figure(figsize=(13, 8.8), layout="constrained")
+    grid = fig.add_gridspec(2, 2 * len(CROPS), height_ratios=[3.2, 1])
+    axes = [fig.add_subplot(grid[0, : len(CROPS)]), fig.add_subplot(grid[0, len(CROPS) :])]
+    _texture_crops(section, [fig.add_subplot(grid[1, 2 * i : 2 * i + 2]) for i in range(len(CROPS))])
     for ax in axes:
         ax.imshow(image, extent=extent)
         ax.set_xlabel("mm")
