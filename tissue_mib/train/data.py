@@ -159,12 +159,6 @@ class BatchLoader:
                 continue
             yield self.batch(targets)
 
-    def sequential(self, *, batch_size: int | None = None) -> BatchLoader:
-        """A loader over the same target rows in order, no shuffling, no skipped rows."""
-        return BatchLoader(
-            self.data, batch_size=batch_size or self.batch_size, hops=self.hops, device=self.device, rows=self.rows
-        )
-
     def batch(self, targets: np.ndarray) -> dict[str, torch.Tensor]:
         """The batch for the given target rows (unique ints)."""
         targets = np.asarray(targets, dtype=np.int64)
