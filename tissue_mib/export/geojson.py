@@ -20,6 +20,7 @@ from shapely import MultiLineString, MultiPoint
 from shapely.geometry import mapping
 
 from tissue_mib.errors import InputError
+from tissue_mib.pl.sections import select_library
 from tissue_mib.utils import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -43,19 +44,6 @@ def _outline(xy: np.ndarray, graph: sp.csr_matrix, radius: float):
     return shape.union(edges.buffer(radius, quad_segs=8)) if edges is not None else shape
 
 
-def _library(adata, library_id: str | None):
-    if "library_id" not in adata.obs:
-        return np.ones(adata.n_obs, bool), library_id or "section"
-    libs = list(dict.fromkeys(adata.obs["library_id"].astype(str)))
-    if library_id is None:
-        if len(libs) > 1:
-            raise InputError(f"library_id: the AnnData holds several sections {libs}; pass one (coordinates are per image)")
-        library_id = libs[0]
-    if library_id not in libs:
-        raise InputError(f"library_id: {library_id!r} is not one of {libs}")
-    return (adata.obs["library_id"].astype(str) == library_id).to_numpy(), library_id
-
-
 def regions_geojson(adata, *, library_id: str | None = None) -> dict:
     """The flagged regions of one section as a GeoJSON FeatureCollection (dict), one Feature per region.
 
@@ -72,7 +60,7 @@ def regions_geojson(adata, *, library_id: str | None = None) -> dict:
             raise InputError(f"obs['{key}']: missing; score the section first")
     if REGION_KEY not in adata.obs:
         flagged_regions(adata)
-    mask, lib = _library(adata, library_id)
+    lib, mask = select_library(adata, library_id)
     xy_all = np.asarray(adata.obsm["spatial"], dtype=np.float64)[mask]
     obs = adata.obs[mask]
     spot_diameter = float(adata.uns.get("spatial", {}).get(lib, {}).get("scalefactors", {}).get("spot_diameter_fullres", 0.0))

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tissue_mib.errors import InputError
-from tissue_mib.pl._spatial import section_view
+from tissue_mib.pl.sections import section_view
 from tissue_mib.pl.maps import _save
 
 GENES, HISTOLOGY = "tissue_mib_score_genes", "tissue_mib_score_histology"

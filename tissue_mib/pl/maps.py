@@ -12,7 +12,7 @@ from matplotlib.collections import EllipseCollection
 from matplotlib.colors import Normalize
 
 from tissue_mib.errors import InputError
-from tissue_mib.pl._spatial import library_ids, safe_name, section_view
+from tissue_mib.pl.sections import library_ids, safe_name, section_view
 from tissue_mib.utils import atomic_write
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Shared helpers for spatial plots: pick a library, its spots, its best image and the spot size."""
+"""Sections of an AnnData for drawing and export: pick a library, its spots, its best image, the spot size."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from tissue_mib.errors import InputError
+from tissue_mib.io.images import is_blank
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,20 @@ def library_ids(adata) -> list[str]:
     return [str(k) for k in adata.uns.get("spatial", {})] or ["section"]
 
 
+def select_library(adata, library_id: str | None = None) -> tuple[str, np.ndarray]:
+    """(library id, bool mask of its spots); `library_id` is required when the AnnData holds several."""
+    libs = library_ids(adata)
+    if library_id is None:
+        if len(libs) > 1:
+            raise InputError(f"library_id: the AnnData holds several sections {libs}; pass one")
+        library_id = libs[0]
+    if library_id not in libs:
+        raise InputError(f"library_id: {library_id!r} is not one of {libs}")
+    if "library_id" not in adata.obs:
+        return library_id, np.ones(adata.n_obs, bool)
+    return library_id, (adata.obs["library_id"].astype(str) == library_id).to_numpy()
+
+
 def section_view(adata, library_id: str | None = None) -> SectionView:
     """Select one library (required when there are several) and its best non-blank image.
 
@@ -42,14 +57,7 @@ def section_view(adata, library_id: str | None = None) -> SectionView:
     """
     if "spatial" not in adata.obsm:
         raise InputError("obsm['spatial']: missing; the AnnData has no spot coordinates")
-    libs = library_ids(adata)
-    if library_id is None:
-        if len(libs) > 1:
-            raise InputError(f"library_id: the AnnData holds several sections {libs}; pass one")
-        library_id = libs[0]
-    if library_id not in libs:
-        raise InputError(f"library_id: {library_id!r} is not one of {libs}")
-    mask = (adata.obs["library_id"].astype(str) == library_id).to_numpy() if "library_id" in adata.obs else np.ones(adata.n_obs, bool)
+    library_id, mask = select_library(adata, library_id)
     name = str(adata.obs["section"][mask].iloc[0]) if "section" in adata.obs else library_id
     xy_full = np.asarray(adata.obsm["spatial"], dtype=np.float64)[mask]
     entry = adata.uns.get("spatial", {}).get(library_id, {})
@@ -59,7 +67,7 @@ def section_view(adata, library_id: str | None = None) -> SectionView:
     candidates = [(float(scalefactors.get(f"tissue_{k}_scalef", 0.0)), k) for k in entry.get("images", {}) if k not in blank]
     for s, key in sorted(candidates, reverse=True):
         img = np.asarray(entry["images"][key])
-        if s > 0 and img.ndim == 3 and img.size and float(np.ptp(img)) > 0:
+        if s > 0 and img.ndim == 3 and not is_blank(img):
             image, image_key, scale = _displayable(img[..., :3]), key, s
             break
     diameter_full = float(scalefactors.get("spot_diameter_fullres", 0.0)) or _spot_diameter_from_spacing(xy_full)
