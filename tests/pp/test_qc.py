@@ -5,31 +5,25 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 import pytest
-import scanpy as sc
 import scipy.sparse as sp
 
-from tissue_mib import pp
+from tissue_mib import io, pp
 
 
 @pytest.fixture
 def scanpy_visium(shared_data):
-    adata = sc.read_visium(shared_data / "visium-fixture-scanpy" / "1.0.0")
-    adata.obs["library_id"] = "custom"
-    return adata
+    return io.read(shared_data / "visium-fixture-scanpy" / "1.0.0")
 
 
 @pytest.fixture
 def squidpy_h5ad(shared_data):
-    adata = ad.read_h5ad(shared_data / "visium-fixture-squidpy" / "test_data.h5ad")
-    adata.obs["library_id"] = "V1_Adult_Mouse_Brain"
-    adata.uns["spatial"]["V1_Adult_Mouse_Brain"]["metadata"] = {"is_normalised": True, "grid": "hex"}
-    return adata
+    return io.read(shared_data / "visium-fixture-squidpy" / "test_data.h5ad")
 
 
 def test_qc_keeps_genes_seen_in_ten_spots_and_hvg_clamps(scanpy_visium):
     seen = np.asarray((scanpy_visium.X > 0).sum(axis=0)).ravel()
     pp.qc(scanpy_visium, min_spots=10)
-    assert scanpy_visium.n_vars == int((seen >= 10).sum()) == 20
+    assert scanpy_visium.n_vars == int((seen >= 10).sum()) == 20  # "only about 20 of its 100 genes pass QC"
     assert scanpy_visium.n_obs == 100
     assert scanpy_visium.uns["tissue_mib_qc"]["n_genes_dropped"] == 80
     pp.normalize(scanpy_visium)
@@ -57,6 +51,7 @@ def test_normalize_is_library_size_then_log1p_and_idempotent(scanpy_visium):
 
 
 def test_no_double_normalisation_of_the_squidpy_fixture(squidpy_h5ad):
+    assert squidpy_h5ad.uns["spatial"]["V1_Adult_Mouse_Brain"]["metadata"]["is_normalised"]  # the reader's flag
     before = squidpy_h5ad.X.copy()
     pp.normalize(squidpy_h5ad)
     assert squidpy_h5ad.uns["tissue_mib_normalize"]["skipped"] == ["V1_Adult_Mouse_Brain"]
@@ -64,7 +59,7 @@ def test_no_double_normalisation_of_the_squidpy_fixture(squidpy_h5ad):
 
 
 def test_unflagged_non_integer_data_is_taken_as_normalised(squidpy_h5ad):
-    del squidpy_h5ad.uns["spatial"]["V1_Adult_Mouse_Brain"]["metadata"]
+    del squidpy_h5ad.uns["spatial"]["V1_Adult_Mouse_Brain"]["metadata"]["is_normalised"]
     before = squidpy_h5ad.X.copy()
     pp.normalize(squidpy_h5ad)
     np.testing.assert_array_equal(np.asarray(squidpy_h5ad.X.todense()), np.asarray(before.todense()))
@@ -81,3 +76,10 @@ def test_mixed_cohort_normalises_only_raw_libraries(make_section, square_grid):
     np.testing.assert_allclose(X[:20], np.log1p(counts / counts.sum(axis=1, keepdims=True) * 1e4), rtol=1e-5)
     np.testing.assert_array_equal(X[20:], done.X.toarray())
     assert cohort.uns["tissue_mib_normalize"]["normalised"] == ["RAW"]
+
+
+def test_prepare_on_the_squidpy_fixture_keeps_its_values(squidpy_h5ad):
+    adata, panel = pp.prepare(squidpy_h5ad, use_cache=False)
+    source = squidpy_h5ad[:, list(panel.genes)].X.toarray()
+    np.testing.assert_array_equal(adata.X, source)  # already log-normalised: passed through, not normalised twice
+    assert adata.uns["tissue_mib_prep"]["libraries"]["V1_Adult_Mouse_Brain"]["was_normalised"]
