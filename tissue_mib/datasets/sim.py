@@ -26,7 +26,8 @@ class SimData:
 
     `x1`, `x2`: the two modalities (N, d); `authentic`: the true task-relevant blocks
     [a0; a1; a2] (N, d0 + d11 + d21); `y`: int64 (N,) in {0, 1}; `train`, `test`: row indices.
-    `blocks[name]` = (modality, start, stop) column ranges of every block.
+    `blocks[name]` = (modality, start, stop) column ranges of every block; `delta`: the
+    separating direction (d0 + d11 + d21,) float64, y = 1[authentic @ delta > 0] (computed in float64).
     """
 
     x1: np.ndarray
@@ -36,6 +37,7 @@ class SimData:
     train: np.ndarray
     test: np.ndarray
     blocks: dict[str, tuple[str, int, int]]
+    delta: np.ndarray
     params: dict
 
 
@@ -91,6 +93,6 @@ def make_sim(
     }
     params = {"kind": f"SIM-{key}", "n": n, "d0": d0, "d0_superfluous": d0_superfluous, "d11": d11,
               "d21": d21, "b1": b1, "b2": b2, "test_fraction": test_fraction, "seed": seed}
-    return SimData(x1=x1, x2=x2, authentic=authentic.astype(np.float32), y=y, train=train, test=test,
-                   blocks=blocks, params=params)
+    return SimData(x1=x1, x2=x2, authentic=authentic.astype(np.float32), y=y, train=train,
+                   test=test, blocks=blocks, delta=delta, params=params)
 
