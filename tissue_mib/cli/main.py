@@ -12,11 +12,16 @@ import logging
 import os
 import pkgutil
 import sys
+import warnings
 
 import typer
 
 from tissue_mib.errors import InputError
 from tissue_mib.settings import settings
+
+# third-party import-time noise that says nothing to a user (squidpy's docrep, torch.jit deprecation)
+warnings.filterwarnings("ignore", category=SyntaxWarning, module="docrep")
+warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.script.*")
 
 _app = typer.Typer(
     name="tissue-mib",
