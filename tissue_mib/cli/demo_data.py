@@ -7,11 +7,14 @@ from pathlib import Path
 
 import typer
 
+from tissue_mib.errors import InputError
+
 
 def demo_data(
     small: bool = typer.Option(False, "--small", help="A few hundred spots and 500 genes per section (seconds) instead of 2,100-2,900 spots and 2,000 genes."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for the cohort [default: the catalogue's synthetic folder, $TISSUE_MIB_SYNTHETIC_DIR or the user cache]."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed writes the same cohort."),
+    fractions: str | None = typer.Option(None, "--anomaly-fractions", help="Anomalous share of SYN-BC-A..D, 4 comma-separated values [default: 0.876,0.214,0.722,0.454]."),
     n_jobs: int = typer.Option(1, "--n-jobs", "-j", help="Sections written in parallel processes."),
     force: bool = typer.Option(False, "--force", help="Write again even if the same cohort is already there."),
 ) -> None:
@@ -30,9 +33,10 @@ def demo_data(
     from tissue_mib.io.catalogue import synthetic_dir
 
     out = out or synthetic_dir()
+    anomaly_fractions = _parse_fractions(fractions)
     start = time.perf_counter()
-    if force or not synthetic.is_complete(out, small=small, seed=seed):
-        synthetic.write_cohort(out, small=small, seed=seed, n_jobs=n_jobs)
+    if force or not synthetic.is_complete(out, small=small, seed=seed, anomaly_fractions=anomaly_fractions):
+        synthetic.write_cohort(out, small=small, seed=seed, anomaly_fractions=anomaly_fractions, n_jobs=n_jobs)
         note = f"written in {time.perf_counter() - start:.0f} s"
     else:
         note = "already there (use --force to write again)"
@@ -43,6 +47,15 @@ def demo_data(
     for row in summary.itertuples(index=False):
         table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
     Console(width=160).print(table)
+
+
+def _parse_fractions(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"--anomaly-fractions: expected comma-separated numbers, got {text!r}") from None
 
 
 def register(app: typer.Typer) -> None:
