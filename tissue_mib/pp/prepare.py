@@ -14,10 +14,12 @@ from tissue_mib import __version__
 from tissue_mib.errors import InputError
 from tissue_mib.pp import cache
 from tissue_mib.pp._util import LIBRARY_KEY, library_ids, library_masks
+from tissue_mib.pp.batch import combat_apply, combat_fit
 from tissue_mib.pp.graph import spatial_graph
 from tissue_mib.pp.panel import GenePanel, select_panel
 from tissue_mib.pp.patches import default_patch_um, image_source, patches
 from tissue_mib.pp.qc import TARGET_SUM, normalize, qc
+from tissue_mib.pp.stain import macenko_normalize
 from tissue_mib.settings import progress
 
 logger = logging.getLogger(__name__)
@@ -101,8 +103,9 @@ def prepare(adatas: AnnData | list[AnnData], *, panel: GenePanel | None = None, 
     config (patch_um resolved), the panel, the cache path and the version.
     """
     config = config or PrepConfig()
+    fitting = panel is None
     sections = split_sections(adatas)
-    params = {"config": config.to_dict(), "panel": panel.hash if panel is not None else "fit"}
+    params = {"config": config.to_dict(), "panel": "fit" if fitting else panel.hash}
     path = cache.cache_path(cache.input_hash(sections, params), directory=cache_dir) if use_cache else None
     if path is not None and (cached := cache.load(path)) is not None:
         return cached, GenePanel.from_dict(cached.uns["tissue_mib_prep"]["panel"])
@@ -112,12 +115,12 @@ def prepare(adatas: AnnData | list[AnnData], *, panel: GenePanel | None = None, 
         lib = library_ids(sec)[0]
         n_in = sec.n_obs
         qc(sec, min_spots=0)
-        normalize(sec, target_sum=config.target_sum)
         if sec.n_obs == 0:
             raise InputError(f"section {lib}: no spot has any counts")
+        normalize(sec, target_sum=config.target_sum)
         summary[lib] = {"n_spots_in": int(n_in), "n_spots_dropped": int(n_in - sec.n_obs),
                         "was_normalised": bool(sec.uns["tissue_mib_normalize"]["skipped"])}
-    if panel is None:
+    if fitting:
         panel = _fit_panel(sections, config)
     applied = []
     for sec in sections:
@@ -127,9 +130,7 @@ def prepare(adatas: AnnData | list[AnnData], *, panel: GenePanel | None = None, 
         applied.append(out)
     adata = _concat(applied)
     if config.batch_correction == "combat":
-        from tissue_mib.pp.batch import combat_apply, combat_fit
-
-        if params["panel"] == "fit":
+        if fitting:
             panel = combat_fit(adata, panel)
         else:
             combat_apply(adata, panel)
@@ -138,13 +139,13 @@ def prepare(adatas: AnnData | list[AnnData], *, panel: GenePanel | None = None, 
     if config.patch_um is not None:
         patches(adata, patch_um=config.patch_um, size=config.patch_size)
         if config.stain_normalization == "macenko" and "tissue_mib_patches" in adata.obsm:
-            from tissue_mib.pp.stain import macenko_normalize
-
             for lib, rows in library_masks(adata):
                 if adata.uns["tissue_mib_patches"]["source_image"].get(lib):
                     adata.obsm["tissue_mib_patches"][rows] = macenko_normalize(adata.obsm["tissue_mib_patches"][rows])
     else:
         logger.warning("no section has a usable image: genes only, no histology patches")
+    for per_section in ("tissue_mib_qc", "tissue_mib_normalize"):  # summarised per library below
+        adata.uns.pop(per_section, None)
     adata.uns["tissue_mib_panel"] = {"hash": panel.hash, "n_missing": max(s["n_missing"] for s in summary.values()),
                                      "frac_missing": max(s["frac_missing"] for s in summary.values())}
     adata.uns["tissue_mib_prep"] = {"config": config.to_dict(), "panel": panel.to_dict(), "libraries": summary,
