@@ -153,3 +153,17 @@ def test_fit_is_deterministic_in_fp32(section_factory):
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
     np.testing.assert_array_equal(runs[0].calibration, runs[1].calibration)
     assert runs[0].holdout["holdout_rows"] == runs[1].holdout["holdout_rows"]
+
+
+def test_score_several_sections_in_one_anndata(multimodal, section_factory):
+    from tissue_mib import io
+
+    model, _ = multimodal
+    a, b = section_factory("T1", seed=7, anomalous=True), section_factory("T2", seed=8)
+    both = io.concat([a, b])[::-1].copy()  # interleaved order must not matter
+    tl.score(both, model)
+    alone = tl.score(b, model, copy=True)
+    rows = [f"T2_{n}" for n in b.obs_names]
+    np.testing.assert_allclose(both.obs.loc[rows, "tissue_mib_score"], alone.obs["tissue_mib_score"], rtol=1e-5)
+    p_all = both.obs["tissue_mib_pvalue"].to_numpy()
+    assert np.isfinite(p_all).all() and both.uns["tissue_mib"]["n_unscored"] == 0
