@@ -123,3 +123,15 @@ def test_combat_corrects_training_sections_and_aligns_new_ones(cohort, make_sect
     np.testing.assert_allclose(scored.X.mean(axis=0), panel.reference_mean, atol=1e-4)
     with pytest.raises(InputError, match="fitted without batch correction"):
         pp.prepare(new, panel=pp.prepare(cohort, use_cache=False)[1], config=config, use_cache=False)
+
+
+def test_one_anndata_with_several_libraries_is_split_per_section(cohort):
+    from tissue_mib import io
+
+    stacked = io.concat(cohort)
+    adata, panel = pp.prepare(stacked, use_cache=False)
+    assert list(adata.obs_names) == list(stacked.obs_names)  # already unique: kept as they are
+    separate, separate_panel = pp.prepare(cohort, use_cache=False)
+    assert panel == separate_panel
+    np.testing.assert_allclose(adata.X, separate.X)
+    np.testing.assert_array_equal(adata.obsm["tissue_mib_patches"], separate.obsm["tissue_mib_patches"])
