@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import anndata
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,6 +115,8 @@ def test_summary_table_and_manifest(synthetic_cohort):
     assert table.loc[table["section"] == "SYN-BC-B", "anomalous"].item() == pytest.approx(0.214, abs=0.005)
     manifest = json.loads((synthetic_cohort / "cohort.json").read_text())
     assert manifest["size"] == "small" and manifest["seed"] == 0
+    params = anndata.read_h5ad(synthetic_cohort / "SYN-BC-B.h5ad").uns["tissue_mib_synthetic"]
+    assert params["seed"] == 0 and params["size"] == "small" and params["anomaly_fraction"] == pytest.approx(0.214)
 
 
 def test_catalogue_name_reads_the_cohort(synthetic_cohort, monkeypatch):

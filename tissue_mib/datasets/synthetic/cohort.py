@@ -64,6 +64,7 @@ def _write_section(out: Path, name: str, small: bool, seed: int, fraction: float
     truth = section.truth.loc[adata.obs_names]
     adata.obs["domain"] = truth["domain"].array
     adata.obs["anomaly_kind"] = truth["anomaly_kind"].array
+    adata.uns["tissue_mib_synthetic"] = {"section": name, "size": section.config.name, "seed": seed, "anomaly_fraction": fraction}
     with atomic_write(out / f"{name}.h5ad") as tmp:
         adata.write_h5ad(tmp, compression="gzip")
     return summarize(section)

@@ -29,31 +29,35 @@ _JPEG_QUALITY = 90
 _PNG_LEVEL = 1  # fast; the images carry pixel noise that compresses poorly anyway
 
 
+def _strings(values) -> np.ndarray:
+    """Fixed-length byte strings, as Space Ranger writes them."""
+    return np.array([str(v).encode() for v in values])
+
+
 def write_10x_h5(path: Path, section: SyntheticSection) -> None:
     """The in-tissue counts as a 10x HDF5 v3 matrix (features x barcodes CSC, gzip)."""
     counts = section.counts  # CSR spots x genes == CSC genes x spots
-    strings = lambda values: np.array([str(v).encode() for v in values])  # noqa: E731
     n_genes = len(section.gene_ids)
     with atomic_write(path) as tmp, h5py.File(tmp, "w", track_order=False) as f:
         f.attrs["filetype"] = "matrix"
-        f.attrs["library_ids"] = strings([section.name])
+        f.attrs["library_ids"] = _strings([section.name])
         f.attrs["original_gem_groups"] = np.array([1], dtype=np.int64)
         f.attrs["chemistry_description"] = "Spatial 3' v1"
         f.attrs["software_version"] = "tissue-mib synthetic"
         f.attrs["version"] = 2
         m = f.create_group("matrix")
         opts = {"compression": "gzip", "track_times": False}
-        m.create_dataset("barcodes", data=strings(section.truth.index), **opts)
+        m.create_dataset("barcodes", data=_strings(section.truth.index), **opts)
         m.create_dataset("data", data=counts.data.astype(np.int32), **opts)
         m.create_dataset("indices", data=counts.indices.astype(np.int64), **opts)
         m.create_dataset("indptr", data=counts.indptr.astype(np.int64), **opts)
         m.create_dataset("shape", data=np.array([n_genes, counts.shape[0]], dtype=np.int32), track_times=False)
         feats = m.create_group("features")
-        feats.create_dataset("id", data=strings(section.gene_ids), **opts)
-        feats.create_dataset("name", data=strings(section.gene_symbols), **opts)
-        feats.create_dataset("feature_type", data=strings(["Gene Expression"] * n_genes), **opts)
-        feats.create_dataset("genome", data=strings(["SYN1"] * n_genes), **opts)
-        feats.create_dataset("_all_tag_keys", data=strings(["genome"]), track_times=False)
+        feats.create_dataset("id", data=_strings(section.gene_ids), **opts)
+        feats.create_dataset("name", data=_strings(section.gene_symbols), **opts)
+        feats.create_dataset("feature_type", data=_strings(["Gene Expression"] * n_genes), **opts)
+        feats.create_dataset("genome", data=_strings(["SYN1"] * n_genes), **opts)
+        feats.create_dataset("_all_tag_keys", data=_strings(["genome"]), track_times=False)
 
 
 def scalefactors(section: SyntheticSection) -> dict[str, float]:
