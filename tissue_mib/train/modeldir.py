@@ -71,8 +71,14 @@ class ModelDir:
             if path.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
                 path.rename(old / path.name)
-                tmp.rename(path)
-                shutil.rmtree(old)
+                try:
+                    tmp.rename(path)
+                except OSError:
+                    (old / path.name).rename(path)  # put the earlier model back
+                    raise
+                finally:
+                    if not (old / path.name).exists():
+                        shutil.rmtree(old)
             else:
                 tmp.rename(path)
         finally:
