@@ -77,8 +77,7 @@ class ModelDir:
                     (old / path.name).rename(path)  # put the earlier model back
                     raise
                 finally:
-                    if not (old / path.name).exists():
-                        shutil.rmtree(old)
+                    shutil.rmtree(old)
             else:
                 tmp.rename(path)
         finally:
