@@ -62,3 +62,20 @@ def test_no_edges_between_sections(make_section, hex_grid, square_grid):
     assert deg[libs == "A"].max() == 6 and deg[libs == "C"].max() == 4
     assert adata.uns["spatial_neighbors"]["params"]["grid"] == {"A": "hex", "B": "hex", "C": "square"}
     assert isinstance(adata.obsp["spatial_distances"], sp.csr_matrix)
+
+
+def test_real_legacy_st_grid_gives_degree_4_in_the_interior(shared_data):
+    from tissue_mib import io
+
+    adata = io.read(shared_data / "her2st", section="B1")
+    pp.spatial_graph(adata)
+    row, col = adata.obs["array_row"].to_numpy(), adata.obs["array_col"].to_numpy()
+    present = set(zip(row, col))
+    interior = np.array([all((r + dr, c + dc) in present for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)))
+                         for r, c in zip(row, col)])
+    assert interior.sum() > 150
+    assert np.all(degrees(adata)[interior] == 4)
+    conn = adata.obsp["spatial_connectivities"].tocoo()
+    inner = interior[conn.row]
+    steps = np.abs(row[conn.row] - row[conn.col]) + np.abs(col[conn.row] - col[conn.col])
+    np.testing.assert_array_equal(steps[inner], 1)  # the four grid neighbours, not diagonals
