@@ -139,6 +139,8 @@ def test_bad_presets(section_factory):
         tl.fit(one, method="gene-svdd", config={"optimiser": {}})
     with pytest.raises(InputError, match="unknown keys"):
         tl.fit(one, method="gene-svdd", config={"train": {"learning_rate": 1}})
+    with pytest.raises(InputError, match="no-such-method"):
+        tl.fit(one, method="no-such-method")
     with pytest.raises(InputError, match="holdout"):
         tl.fit(one, method="gene-svdd", config={"holdout": {"mode": "blocks"}})
     with pytest.raises(InputError, match="audio"):

@@ -57,6 +57,7 @@ def fit(
     if unknown or not modalities:
         raise InputError(f"modalities {list(modalities)}: tissue models read {', '.join(DEFAULT_ENCODERS)} ({unknown} unknown)")
     holdout_options = _holdout_options(preset.get("holdout"))
+    method_class = METHODS.get(method)  # an unknown name fails here, before preprocessing
     seed_everything(seed)
     prep_config = _prep_config(prep, preset.get("prep"))
     prepared, panel = pp.prepare(adatas, config=prep_config)
@@ -64,7 +65,7 @@ def fit(
     modalities = _modalities(prepared, tuple(modalities), method)
     specs = _encoder_specs(preset.get("modalities") or {}, modalities, n_genes=len(panel))
     params = {**dict(preset.get("params") or {}), **method_params}
-    if "seed" in inspect.signature(METHODS.get(method)).parameters:
+    if "seed" in inspect.signature(method_class).parameters:
         params.setdefault("seed", seed)
     seed_everything(seed)
     model = build_method(method, modalities=specs, task={"kind": "svdd"}, **params)
