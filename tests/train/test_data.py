@@ -71,8 +71,12 @@ def test_shuffle_is_seeded_and_min_batch_skips(data):
     a = [b["index"] for b in BatchLoader(data, batch_size=9, shuffle=True, seed=3, min_batch=2)]
     b = [b["index"] for b in BatchLoader(data, batch_size=9, shuffle=True, seed=3, min_batch=2)]
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-    assert sum(len(x) for x in a) == data.n - data.n % 9 + (data.n % 9 if data.n % 9 >= 2 else 0)
-    assert not torch.equal(torch.cat(a), torch.arange(sum(len(x) for x in a)))
+    assert sorted(torch.cat(a).tolist()) == list(range(data.n))  # 128 = 14 x 9 + 2: every row once
+    assert not torch.equal(torch.cat(a), torch.arange(data.n))
+    c = [b["index"] for b in BatchLoader(data, batch_size=9, shuffle=True, seed=4, min_batch=2)]
+    assert not torch.equal(torch.cat(a), torch.cat(c))
+    skip = BatchLoader(data, batch_size=127, shuffle=True, min_batch=2)  # 128 = 127 + 1: the 1 is skipped
+    assert len(skip) == 1 and [len(b["index"]) for b in skip] == [127]
 
 
 def test_subset_keeps_only_inner_edges(data):
