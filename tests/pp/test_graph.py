@@ -5,6 +5,7 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 import pandas as pd
+import pytest
 import scipy.sparse as sp
 
 from tissue_mib import pp
@@ -14,10 +15,15 @@ def degrees(adata):
     return np.asarray((adata.obsp["spatial_connectivities"] > 0).sum(axis=1)).ravel()
 
 
-def test_real_visium_positions_give_degree_6_in_the_interior(shared_data, make_section):
+@pytest.mark.parametrize("indices", ["array", "shuffled", "none"])
+def test_real_visium_positions_give_degree_6_in_the_interior(shared_data, make_section, indices):
     pos = pd.read_csv(shared_data / "visium-fixture-scanpy" / "1.0.0" / "spatial" / "tissue_positions_list.csv",
                       header=None, names=["barcode", "in_tissue", "row", "col", "pxl_row", "pxl_col"])
-    adata = make_section("V", pos[["pxl_col", "pxl_row"]].to_numpy(float), grid="hex")
+    array = pos[["row", "col"]].to_numpy()
+    if indices == "shuffled":  # indices that do not fit the centres are ignored
+        array = np.random.default_rng(0).permutation(array)
+    adata = make_section("V", pos[["pxl_col", "pxl_row"]].to_numpy(float), grid="hex",
+                         array=None if indices == "none" else array)
     pp.spatial_graph(adata)
     deg = degrees(adata)
     interior = (pos.row.between(1, 76) & pos.col.between(2, 125)).to_numpy()
