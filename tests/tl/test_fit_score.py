@@ -133,12 +133,16 @@ def test_some_sections_without_image(section_factory):
         tl.fit(mixed, method="concat-svdd", config=TINY, epochs=1, device="cpu")
 
 
-def test_bad_presets(section_factory):
+def test_bad_presets(section_factory, tmp_path):
     one = [section_factory("S", image=False)]
     with pytest.raises(InputError, match="unknown section"):
         tl.fit(one, method="gene-svdd", config={"optimiser": {}})
     with pytest.raises(InputError, match="unknown keys"):
         tl.fit(one, method="gene-svdd", config={"train": {"learning_rate": 1}})
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep")
+    with pytest.raises(InputError, match="not a model directory"):  # before any training
+        tl.fit(one, method="gene-svdd", out=tmp_path / "notes")
     with pytest.raises(InputError, match="no-such-method"):
         tl.fit(one, method="no-such-method")
     with pytest.raises(InputError, match="holdout"):

@@ -16,7 +16,7 @@ from tissue_mib.errors import InputError
 from tissue_mib.methods import METHODS, build_method
 from tissue_mib.tl.model import TissueModel
 from tissue_mib.tl.tensors import coords_um, graph_edges, libraries_without_image, section_codes, to_data, uses_graph
-from tissue_mib.train import TrainConfig, fit as train_fit, predict, split_holdout
+from tissue_mib.train import ModelDir, TrainConfig, fit as train_fit, predict, split_holdout
 from tissue_mib.utils import seed_everything
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ def fit(
         raise InputError(f"modalities {list(modalities)}: tissue models read {', '.join(DEFAULT_ENCODERS)} ({unknown} unknown)")
     holdout_options = _holdout_options(preset.get("holdout"))
     method_class = METHODS.get(method)  # an unknown name fails here, before preprocessing
+    if out is not None:
+        ModelDir.check_target(out)
     seed_everything(seed)
     prep_config = _prep_config(prep, preset.get("prep"))
     prepared, panel = pp.prepare(adatas, config=prep_config)

@@ -62,8 +62,7 @@ class ModelDir:
     def save(self, path: str | Path) -> Path:
         """Write the directory at `path` atomically (replacing an earlier model directory there)."""
         path = Path(path)
-        if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / "config.yaml").exists())):
-            raise InputError(f"model directory {path}: exists and is not a model directory; choose another --out")
+        self.check_target(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
@@ -85,6 +84,13 @@ class ModelDir:
                 shutil.rmtree(tmp)
         self.path = path
         return path
+
+    @staticmethod
+    def check_target(path: str | Path) -> None:
+        """InputError unless `path` is free, an empty folder or an earlier model directory."""
+        path = Path(path)
+        if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / "config.yaml").exists())):
+            raise InputError(f"model directory {path}: exists and is not a model directory; choose another --out")
 
     def _write(self, folder: Path) -> None:
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in self.method.state_dict().items()}
