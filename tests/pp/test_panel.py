@@ -89,6 +89,9 @@ def test_hash_depends_on_order_and_round_trips():
     swapped = pp.GenePanel(genes=PANEL.genes[::-1], gene_ids=PANEL.gene_ids[::-1])
     assert swapped.hash != PANEL.hash and len(PANEL.hash) == 64
     assert pp.GenePanel.from_dict(PANEL.to_dict()) == PANEL
+    assert pp.GenePanel(genes=list(PANEL.genes), gene_ids=list(PANEL.gene_ids)) == PANEL  # lists become tuples
+    with pytest.raises(InputError, match="one value per gene"):
+        pp.GenePanel(genes=("A", "B"), gene_ids=("", ""), reference_mean=(1.0,), reference_std=(1.0,))
     bad = PANEL.to_dict() | {"hash": swapped.hash}
     with pytest.raises(InputError, match="does not match"):
         pp.GenePanel.from_dict(bad)

@@ -52,10 +52,15 @@ class GenePanel:
     reference_std: tuple[float, ...] = field(default=())
 
     def __post_init__(self):
+        for name, cast in (("genes", str), ("gene_ids", str), ("reference_mean", float), ("reference_std", float)):
+            object.__setattr__(self, name, tuple(cast(v) for v in getattr(self, name)))
         if len(self.genes) != len(self.gene_ids):
             raise InputError(f"gene panel: {len(self.genes)} genes but {len(self.gene_ids)} gene_ids")
         if not self.genes:
             raise InputError("gene panel: no genes")
+        if {len(self.reference_mean), len(self.reference_std)} - {0, len(self.genes)} or \
+                len(self.reference_mean) != len(self.reference_std):
+            raise InputError(f"gene panel: reference statistics must have one value per gene ({len(self.genes)})")
 
     def __len__(self) -> int:
         return len(self.genes)
@@ -77,9 +82,8 @@ class GenePanel:
     def from_dict(cls, d: dict) -> GenePanel:
         """Inverse of `to_dict`; InputError when fields are missing or the stored hash disagrees."""
         try:
-            panel = cls(genes=tuple(str(g) for g in d["genes"]), gene_ids=tuple(str(g) for g in d["gene_ids"]),
-                        reference_mean=tuple(float(v) for v in d.get("reference_mean", ())),
-                        reference_std=tuple(float(v) for v in d.get("reference_std", ())))
+            panel = cls(genes=d["genes"], gene_ids=d["gene_ids"], reference_mean=d.get("reference_mean", ()),
+                        reference_std=d.get("reference_std", ()))
         except KeyError as err:
             raise InputError(f"gene panel: field {err} missing") from None
         if "hash" in d and str(d["hash"]) != panel.hash:
