@@ -22,8 +22,8 @@ def _build(tiny, name, kind="svdd", mods=TWO, **extra):
     )
 
 
-def _loader(tiny, kind="svdd", mods=TWO):
-    return BatchLoader(tiny.tiny_data(kind, modalities=mods), batch_size=32, shuffle=True, seed=0, min_batch=2)
+def _loader(tiny, kind="svdd", mods=TWO, *, shuffle=True):
+    return BatchLoader(tiny.tiny_data(kind, modalities=mods), batch_size=32, shuffle=shuffle, seed=0, min_batch=2)
 
 
 def _svdd_methods():
@@ -46,7 +46,7 @@ def test_no_bias_or_affine_under_svdd(name, tiny):
 @pytest.mark.parametrize("name", ["omib", "ibma", "c-mib", "l-mib"])
 def test_one_centre_shared_by_all_heads(name, tiny):
     method = _build(tiny, name)
-    loader = _loader(tiny)
+    loader = _loader(tiny, shuffle=False)  # the same batches (and batch statistics) each pass
     method.setup(loader)
     centres = [h.center for h in method.heads().values()]
     assert len(centres) == 3  # fused head + one per modality
@@ -54,8 +54,8 @@ def test_one_centre_shared_by_all_heads(name, tiny):
         assert torch.equal(c, centres[0])
     assert (centres[0].abs() >= 0.1 - 1e-7).all()
     assert bool(method.center_ready)
-    # the centre is the mean of every head's initial output, clamped
-    method.eval()
+    # the centre is the mean of every head's initial output (training-mode statistics), clamped
+    method.train()
     with torch.no_grad():
         outs = [p for b in loader for p in method.inference(b)[0].values()]
     mean = torch.cat(outs).mean(0)
@@ -115,17 +115,24 @@ def test_omib_three_modalities_has_two_r(tiny):
     assert float(method.M_l) <= float(method.beta) <= float(method.M_u)
 
 
-def test_omib_per_modality_scores_use_zero_noise(tiny):
+def test_omib_per_modality_scores_use_mean_xi(tiny):
     method = _build(tiny, "omib")
     loader = _loader(tiny)
     method.setup(loader)
-    method.eval()
     batch = next(iter(loader))
+    assert torch.equal(method.xi_mean, torch.zeros(method.k))  # warm-up form: e at its mean 0
+    method.train()
+    method.training_loss(batch, "main")
+    assert method.xi_mean.abs().sum() > 0  # running mean of xi over main-phase batches
+    method.eval()
     out = method.predict(batch)
     z = method.encode(batch)["genes"]
+    other = dict(batch, histology=torch.zeros_like(batch["histology"]))
     with torch.no_grad():
-        expected = method.modality_heads["genes"](torch.cat([z, torch.zeros(len(z), method.k)], dim=1))
+        expected = method.modality_heads["genes"](torch.cat([z, method.xi_mean.expand(len(z), -1)], dim=1))
     torch.testing.assert_close(out["score_genes"], method.head.score(expected))
+    # score_genes depends on the genes alone
+    torch.testing.assert_close(method.predict(other)["score_genes"], out["score_genes"])
     assert {"score", "score_genes", "score_histology", "latent"} == out.keys()
     assert out["latent"].shape == (len(z), method.k)
 

@@ -93,6 +93,11 @@ class Method(nn.Module):
         self.latent_dim = int(latent_dim)
         self.amp_dtype: torch.dtype | None = None
         self.encoders = nn.ModuleDict({m: self._build_encoder(m) for m in self.used_modalities})
+        # per-feature standardisation of each encoder's output (no affine), so that modalities
+        # reach fusion and heads on one scale (docs/methods.md, "Modality scale")
+        self.standardise = nn.ModuleDict(
+            {m: nn.BatchNorm1d(self.encoders[m].out_dim, affine=False) for m in self.used_modalities}
+        )
         # saved with the weights, so a resumed or reloaded model keeps its centre
         self.register_buffer("center_ready", torch.tensor(False))
 
@@ -135,7 +140,9 @@ class Method(nn.Module):
 
         Encoders run under `torch.autocast` with `self.amp_dtype` (None: full precision).
         A graph encoder sees the k-hop subgraph (`batch["edge_index"]`); its output rows
-        are then narrowed to `batch["target"]`.
+        are then narrowed to `batch["target"]`. Each output is then standardised per
+        feature in fp32 (affine-free BatchNorm: batch statistics in training, running
+        statistics in eval).
         """
         dev = self.device
         out = {}
@@ -151,8 +158,8 @@ class Method(nn.Module):
                         h = h[batch["target"]]
                 else:
                     h = self.encoders[m](batch[m])
-                out[m] = h.float()
-        return out
+                out[m] = h
+        return {m: self.standardise[m](h.float()) for m, h in out.items()}
 
     def target_inputs(self, batch: Mapping[str, Tensor], modality: str) -> Tensor:
         """The raw input rows of the B targets as float (B, features), flattened."""
@@ -226,9 +233,12 @@ class Method(nn.Module):
     @torch.no_grad()
     def init_svdd_center(self, data_loader: Iterable[Mapping[str, Tensor]]) -> Tensor:
         """One centre for all heads: the mean of every head's initial output on the training
-        data, coordinates with |c_j| < 0.1 pushed to ±0.1 (DESIGN.md section 4); frozen."""
+        data, coordinates with |c_j| < 0.1 pushed to ±0.1 (DESIGN.md section 4); frozen.
+
+        The pass runs in training mode (without gradient), so normalisation layers use batch
+        statistics as the training loss will; it also seeds their running statistics."""
         was_training = self.training
-        self.eval()
+        self.train()
         total, count = None, 0
         for batch in progress(data_loader, desc="SVDD centre"):
             preds, _ = self.inference(self.to_device(batch))

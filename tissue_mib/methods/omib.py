@@ -9,8 +9,9 @@ Main (Algorithm 2): L = L_OMF + Σ_i L_TRB_i with y_hat_i = Dec_i([z_i, xi]) and
 L_OMF = task(y_hat) + beta (KL_1 + r_1 KL_2 (+ r_2 KL_3)), r_j = dynamic_r measured
 against modality 1 each step without gradient; beta drawn uniformly in [M_l, M_u] (seeded)
 from MINE estimates on the raw inputs, or fixed by the user.
-Inference: zeta_i = mu_i; score = ||dDec(xi) - c||^2; score_<i> = ||Dec_i([z_i, 0]) - c||^2
-(the warm-up form with e_i at its mean).
+Inference: zeta_i = mu_i; score = ||dDec(xi) - c||^2; score_<i> = ||Dec_i([z_i, xi_bar]) - c||^2
+with xi_bar the running mean of xi over main-phase training batches (0, the mean of e_i,
+until the main phase starts): modality i alone, on the input the TRB was trained with.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from tissue_mib.nn.objectives.vib import GaussianVAE, gaussian_kl, reparameteris
 from tissue_mib.settings import progress
 
 logger = logging.getLogger(__name__)
+
+XI_MOMENTUM = 0.1  # of the running mean of xi (as BatchNorm's running statistics)
 
 
 @register_method("omib")
@@ -79,6 +82,9 @@ class OMIB(Method):
         # beta and its bounds: saved with the weights (NaN until setup)
         for name in ("beta", "M_l", "M_u"):
             self.register_buffer(name, torch.tensor(float("nan")))
+        # running mean of xi over main-phase training batches: the TRBs' second input when
+        # a modality is scored alone (0, the mean of e, before the main phase)
+        self.register_buffer("xi_mean", torch.zeros(self.k))
         self.r = torch.full((len(dims) - 1,), float("nan"))  # last r_j, for the engine's history
         self._r_sum, self._r_count = torch.zeros(len(dims) - 1), 0
 
@@ -153,7 +159,7 @@ class OMIB(Method):
         xi, _ = self._omf(z, sample=False)
         preds = {"": self.head(xi)}
         for m in self.used_modalities:
-            preds[m] = self._trb(m, z[m], torch.zeros(len(z[m]), self.k, device=z[m].device))
+            preds[m] = self._trb(m, z[m], self.xi_mean.expand(len(z[m]), -1))
         return preds, xi
 
     def training_loss(self, batch: Mapping[str, Tensor], phase: str) -> dict[str, Tensor]:
@@ -168,6 +174,9 @@ class OMIB(Method):
             }
             return {"loss": sum(terms.values()), **{k: v.detach() for k, v in terms.items()}}
         xi, kls = self._omf(z, sample=self.training)
+        if self.training:
+            with torch.no_grad():
+                self.xi_mean.lerp_(xi.detach().float().mean(0), XI_MOMENTUM)
         y_hat = self.head(xi)
         y_mod = {m: self._trb(m, z[m], xi) for m in self.used_modalities}
         r = self._dynamic_r(y_mod, y_hat)
