@@ -135,3 +135,13 @@ def test_one_anndata_with_several_libraries_is_split_per_section(cohort):
     assert panel == separate_panel
     np.testing.assert_allclose(adata.X, separate.X)
     np.testing.assert_array_equal(adata.obsm["tissue_mib_patches"], separate.obsm["tissue_mib_patches"])
+
+
+def test_prepare_is_deterministic(cohort):
+    config = pp.PrepConfig(stain_normalization="macenko", n_top_genes=20)
+    a, panel_a = pp.prepare(cohort, config=config, use_cache=False)
+    b, panel_b = pp.prepare(cohort, config=config, use_cache=False)
+    assert panel_a == panel_b and len(panel_a) == 20
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.obsm["tissue_mib_patches"], b.obsm["tissue_mib_patches"])
+    assert (a.obsp["spatial_connectivities"] != b.obsp["spatial_connectivities"]).nnz == 0
