@@ -125,9 +125,17 @@ def test_roc_curves(tmp_path):
 def test_attribution(section, tmp_path):
     ax = attribution(section, out=tmp_path / "attr.png")
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"normal", "genes"}
-    # the gene-driven spots lie below the diagonal (genes score > histology score)
+    # axes relative to the section median; the gene-driven spots lie below the diagonal
     genes_pts = ax.collections[1].get_offsets()
+    med = section.obs[["tissue_mib_score_genes", "tissue_mib_score_histology"]].median().to_numpy()
+    sel = (section.obs["anomaly_kind"] == "genes").to_numpy()
+    np.testing.assert_allclose(genes_pts[:, 0], section.obs["tissue_mib_score_genes"][sel] / med[0])
     assert np.all(genes_pts[:, 0] > genes_pts[:, 1])
+    normal_pts = ax.collections[0].get_offsets()
+    assert np.median(normal_pts[:, 0]) == pytest.approx(np.median(normal_pts[:, 1]), rel=0.5)
+    section.obs["tissue_mib_score_histology"] = np.nan  # a genes-only model
+    with pytest.raises(InputError, match="no positive scores"):
+        attribution(section)
     del section.obs["tissue_mib_score_histology"]
     with pytest.raises(InputError, match="tissue_mib_score_histology"):
         attribution(section)
