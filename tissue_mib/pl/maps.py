@@ -134,7 +134,7 @@ def anomaly_map(
 def _save(fig, out: str | Path) -> Path:
     out = Path(out)
     with atomic_write(out, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=200)
+        fig.savefig(tmp, format="png", dpi=150)
     plt.close(fig)
     logger.info("wrote %s", out)
     return out
