@@ -41,32 +41,40 @@ class MfeatConfig:
     cell: Cell = field(default_factory=lambda: Cell(epochs=50, lr=1e-3, batch_size=128))
     svdd_cell: Cell = field(default_factory=lambda: Cell(epochs=50, lr=1e-3, weight_decay=1e-4, batch_size=64))
     mine_steps: int = 200
+    latent_dim: int = 256
 
     @classmethod
     def quick(cls) -> MfeatConfig:
         """Tiny settings for tests: seconds, not meaningful numbers."""
         return cls(view_sets=(("fou", "fac"),), methods=("omib", "concat", "single"), seeds=(0,), normal_digits=(0,),
                    cell=Cell(epochs=2, warmup_epochs=1, lr=1e-3), svdd_cell=Cell(epochs=2, warmup_epochs=1, lr=1e-3),
-                   mine_steps=10)
+                   mine_steps=10, latent_dim=32)
 
 
 def _rows(cfg: MfeatConfig, views: tuple[str, ...]) -> list[tuple[str, str, tuple[str, ...]]]:
-    """(row name, method, views used) for one view set; `single` expands to one row per view."""
+    """(row name, method, views used) for one view set; `single` expands to one row per view;
+    a method that does not take this many modalities (IBMA: two) is left out (logged)."""
+    from tissue_mib.methods import METHODS
+
     out = []
     for m in cfg.methods:
         if m == "single":
             out += [(f"{v} alone", "single", (v,)) for v in views]
-        else:
+        elif len(views) in METHODS.get(m).n_modalities:
             out.append((m, m, views))
+        else:
+            logger.info("mfeat: %s takes %s modalities, not %d; left out for %s", m, METHODS.get(m).n_modalities,
+                        len(views), "+".join(views))
     return out
 
 
 def _params(method: str, views: tuple[str, ...], cfg: MfeatConfig) -> dict:
+    params = {"latent_dim": cfg.latent_dim}
     if method == "single":
-        return {"modality": views[0]}
+        params["modality"] = views[0]
     if method == "omib":
-        return {"mine_steps": cfg.mine_steps}
-    return {}
+        params.update(mine_steps=cfg.mine_steps, k=cfg.latent_dim)
+    return params
 
 
 def _data(d, views, rows, y):

@@ -51,6 +51,8 @@ class SimConfig:
     n: int = 10_000
     b1: int | None = None
     b2: int | None = None
+    scale: float = 1.0
+    latent_dim: int = 256
     cell: Cell = field(default_factory=Cell)
     sweep_dataset: str = "I"
     betas: tuple[float, ...] = tuple(float(b) for b in np.logspace(-6, 1, 8))
@@ -61,7 +63,8 @@ class SimConfig:
     @classmethod
     def quick(cls) -> SimConfig:
         """Tiny sizes for tests: seconds, not meaningful numbers."""
-        return cls(datasets=("I",), seeds=(0,), n=300, cell=Cell(epochs=2, warmup_epochs=1, batch_size=64),
+        return cls(datasets=("I",), seeds=(0,), n=300, scale=0.1, latent_dim=32,
+                   cell=Cell(epochs=2, warmup_epochs=1, batch_size=64),
                    betas=(1e-4, 1e-1), mine_steps=10, pca_dim=4096, mine_budgets=(5, 10))
 
 
@@ -72,7 +75,7 @@ def _views(data) -> dict[str, np.ndarray]:
 
 
 def _omib_params(cfg: SimConfig) -> dict:
-    return {"mine_steps": cfg.mine_steps, "pca_dim": cfg.pca_dim}
+    return {"mine_steps": cfg.mine_steps, "pca_dim": cfg.pca_dim, "k": cfg.latent_dim}
 
 
 def _row_spec(row: str, views: dict[str, np.ndarray]) -> tuple[str, dict[str, np.ndarray], dict]:
@@ -91,7 +94,7 @@ def _fit_accuracy(method, arrays, params, data, cfg: SimConfig, seed: int) -> tu
     test = MultiModalData(modalities={k: v[data.test] for k, v in arrays.items()}, y=data.y[data.test])
     specs = {k: encoder_spec(v) for k, v in arrays.items()}
     out, model, seconds = fit_predict(method, modalities=specs, task=TASK, train=train, test=test, cell=cfg.cell,
-                                      seed=seed, params=params)
+                                      seed=seed, params={"latent_dim": cfg.latent_dim, **params})
     return accuracy(data.y[data.test], out["probs"]), model, seconds
 
 
@@ -104,7 +107,7 @@ def run_table(cfg: SimConfig) -> list[dict]:
     bar = progress_bar(desc="bench sim", total=len(cfg.datasets) * len(cfg.seeds) * len(cfg.rows))
     for ds in cfg.datasets:
         for seed in cfg.seeds:
-            data = make_sim(ds, n=cfg.n, b1=cfg.b1, b2=cfg.b2, seed=seed)
+            data = make_sim(ds, n=cfg.n, b1=cfg.b1, b2=cfg.b2, scale=cfg.scale, seed=seed)
             for row in cfg.rows:
                 method, arrays, params = _row_spec(row, _views(data))
                 if method == "omib":
@@ -151,7 +154,7 @@ def mine_budget(cfg: SimConfig) -> list[dict]:
     on the sweep data set's training rows (OMIB's own MINE and `beta_bounds`)."""
     from tissue_mib.nn.objectives.omib import beta_bounds, entropy, estimate_mi
 
-    data = make_sim(cfg.sweep_dataset, n=cfg.n, b1=cfg.b1, b2=cfg.b2, seed=cfg.seeds[0])
+    data = make_sim(cfg.sweep_dataset, n=cfg.n, b1=cfg.b1, b2=cfg.b2, scale=cfg.scale, seed=cfg.seeds[0])
     rows = data.train[:4096]
     x1, x2 = data.x1[rows], data.x2[rows]
     out = []
@@ -176,7 +179,7 @@ def beta_sweep(cfg: SimConfig) -> list[dict]:
     data = None
     for seed, beta in progress(jobs, desc="beta sweep"):
         if data is None or data.params["seed"] != seed:
-            data = make_sim(cfg.sweep_dataset, n=cfg.n, b1=cfg.b1, b2=cfg.b2, seed=seed)
+            data = make_sim(cfg.sweep_dataset, n=cfg.n, b1=cfg.b1, b2=cfg.b2, scale=cfg.scale, seed=seed)
         views = _views(data)
         params = {**_omib_params(cfg), "beta": float(beta)}
         acc, model, seconds = _fit_accuracy("omib", {"x1": views["x1"], "x2": views["x2"]}, params, data, cfg, seed)

@@ -74,6 +74,8 @@ TASKS = {"emotion": "multiclass", "sentiment": "regression", "cxr": "multilabel"
 
 def _prepare(x: np.ndarray, spec: dict) -> tuple[np.ndarray, dict]:
     """Array and full encoder spec; a (N, T, F) log-mel for `resnet18` becomes (N, 1, T, F), standardised."""
+    if spec["encoder"] == "resnet18" and x.ndim == 2:
+        raise InputError(f"encoder 'resnet18' needs images (N, H, W, 3) or log-mel (N, T, F), got feature vectors {x.shape}; use 'mlp'")
     if spec["encoder"] == "resnet18" and x.ndim == 3:
         x = ((x - x.mean()) / (x.std() + 1e-8))[:, None].astype(np.float32)
         spec = {"in_channels": 1, **spec}
