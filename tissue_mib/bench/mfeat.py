@@ -108,6 +108,7 @@ def run_mfeat(root: str | Path, cfg: MfeatConfig, *, out: str | Path | None = No
                                            params=_params(method, used, cfg))
                 cls_records.append({"views": tag, "row": row, "seed": seed,
                                     "accuracy": accuracy(d.y[d.test], pred["probs"]), "seconds": round(sec, 2)})
+                logger.info("mfeat %s %s seed %d: accuracy %.3f", tag, row, seed, cls_records[-1]["accuracy"])
                 bar.update()
                 for digit in cfg.normal_digits:
                     normal = d.train[d.y[d.train] == digit]
@@ -116,6 +117,7 @@ def run_mfeat(root: str | Path, cfg: MfeatConfig, *, out: str | Path | None = No
                                                cell=cfg.svdd_cell, seed=seed, params=_params(method, used, cfg))
                     svdd_records.append({"views": tag, "row": row, "seed": seed, "normal_digit": digit,
                                          "auroc": auroc(d.y[d.test] != digit, pred["score"]), "seconds": round(sec, 2)})
+                    logger.info("mfeat %s %s seed %d normal %d: AUROC %.3f", tag, row, seed, digit, svdd_records[-1]["auroc"])
                     bar.update()
     bar.close()
     result = {"benchmark": "mfeat", "config": asdict(cfg), "split": {"train": int(d.train.size), "test": int(d.test.size)},
