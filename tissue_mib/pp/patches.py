@@ -185,7 +185,7 @@ def patches(adata: AnnData, *, patch_um: float | None = None, size: int = 32, in
     out = np.zeros((adata.n_obs, size, size, 3), dtype=np.uint8)
     padded = np.zeros(adata.n_obs, dtype=bool)
     record = {"patch_um": {}, "size": int(size), "source_image": {}, "side_px": {}}
-    for lib, rows in library_masks(adata):
+    for lib, rows in progress(list(library_masks(adata)), desc="patches"):
         source = image_source(adata, lib)
         if source is None:
             logger.warning("section %s has no usable image: genes only, no histology patches", lib)
