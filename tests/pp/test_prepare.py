@@ -96,6 +96,7 @@ def test_prepare_rejects_bad_input(cohort, make_section, hex_grid):
         pp.PrepConfig(batch_correction="harmony")
     with pytest.raises(InputError, match="unknown field"):
         pp.PrepConfig.from_dict({"n_top_gene": 10})
+    assert pp.PrepConfig.from_dict({"batch_correction": None, "patch_um": "80"}) == pp.PrepConfig(patch_um=80.0)
 
 
 def test_combat_corrects_training_sections_and_aligns_new_ones(cohort, make_section, hex_grid):

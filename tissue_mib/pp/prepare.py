@@ -68,7 +68,7 @@ class PrepConfig:
             raise InputError(f"PrepConfig: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
         casts = {"min_spots": int, "n_top_genes": int, "patch_size": int, "n_neighs": int,
                  "target_sum": float, "max_missing": float, "patch_um": float}
-        return cls(**{k: casts.get(k, str)(v) for k, v in d.items()})
+        return cls(**{k: None if v is None else casts.get(k, str)(v) for k, v in d.items()})
 
 
 def split_sections(adatas: AnnData | list[AnnData]) -> list[AnnData]:
