@@ -163,3 +163,13 @@ def test_non_finite_centres_are_an_input_error(make_section):
         pp.patches(adata, patch_um=20.0)
     with pytest.raises(InputError, match="section NAN: obsm"):
         pp.spatial_graph(adata)
+
+
+def test_images_of_other_types_become_uint8_rgb():
+    from tissue_mib.pp.patches import as_rgb_uint8
+
+    grey16 = np.full((4, 5), 65535, np.uint16)
+    rgba_float = np.concatenate([np.full((4, 5, 3), 0.5, np.float32), np.ones((4, 5, 1), np.float32)], axis=2)
+    np.testing.assert_array_equal(as_rgb_uint8(grey16), np.full((4, 5, 3), 255, np.uint8))
+    np.testing.assert_array_equal(as_rgb_uint8(rgba_float), np.full((4, 5, 3), 128, np.uint8))
+    assert as_rgb_uint8(np.full((2, 2, 3), 200.0)).max() == 200

@@ -46,9 +46,11 @@ class ImageSource:
 
 
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """uint8 (H, W, 3) from uint8/float [0, 1] images, grey or RGBA (alpha dropped)."""
+    """uint8 (H, W, 3) from uint8, wider integer or float ([0, 1] or [0, 255]) images, grey or RGBA (alpha dropped)."""
     img = np.asarray(image)
-    if img.dtype != np.uint8:
+    if np.issubdtype(img.dtype, np.integer) and img.dtype != np.uint8:
+        img = (img.astype(np.float64) * (255.0 / np.iinfo(img.dtype).max)).round().astype(np.uint8)
+    elif img.dtype != np.uint8:
         top = 1.0 if np.nanmax(img) <= 1.0 else 255.0
         img = np.clip(np.nan_to_num(img) * (255.0 / top), 0, 255).round().astype(np.uint8)
     if img.ndim == 2:
