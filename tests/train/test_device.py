@@ -8,7 +8,7 @@ import torch
 
 from tissue_mib.errors import InputError
 from tissue_mib.train import TrainConfig, fit, predict, resolve_device, resolve_precision
-from tissue_mib.train.device import deterministic, grad_scaler
+from tissue_mib.train.device import cpu_threads, deterministic, grad_scaler
 
 
 def test_auto_device_follows_cuda():
@@ -42,6 +42,17 @@ def test_deterministic_restores_the_global_flag():
     with deterministic():
         assert torch.are_deterministic_algorithms_enabled()
     assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_cpu_threads_set_and_restored(tiny, data):
+    before = torch.get_num_threads()  # 1 (tests/train/conftest.py)
+    seen = []
+    fit(tiny(), data, config=TrainConfig(epochs=1, device="cpu", threads=before + 1),
+        callbacks=[lambda r: seen.append(torch.get_num_threads())])
+    assert seen == [before + 1] and torch.get_num_threads() == before
+    with pytest.raises(InputError, match="threads"):
+        with cpu_threads(0):
+            pass
 
 
 @pytest.mark.gpu

@@ -14,7 +14,8 @@ class TrainConfig:
     epochs: an int (that many epochs in every phase of the method) or {phase: epochs}.
     lr, weight_decay: Adam (weight decay stands for the R(theta) term of Deep SVDD).
     batch_size: target rows per batch. hops: graph neighbourhood depth (GCN layers + 1).
-    device: auto|cpu|cuda. precision: auto|fp32|bf16|fp16 (encoders only).
+    device: auto|cpu|cuda. precision: auto|fp32|bf16|fp16 (encoders only). threads: torch
+    CPU threads during fit/predict (None: torch's default, one per core).
     patience: epochs without a val-loss improvement (> min_delta) before a phase stops;
     None turns early stopping off. The best weights by val loss are restored at the end.
     checkpoint_dir: a checkpoint is written there after every epoch; resume=True continues
@@ -28,6 +29,7 @@ class TrainConfig:
     hops: int = 3
     device: str = "auto"
     precision: str = "auto"
+    threads: int | None = None
     seed: int = 0
     patience: int | None = 10
     min_delta: float = 0.0

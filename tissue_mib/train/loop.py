@@ -23,7 +23,7 @@ from tissue_mib.settings import progress_bar
 from tissue_mib.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from tissue_mib.train.config import TrainConfig
 from tissue_mib.train.data import BatchLoader, MultiModalData
-from tissue_mib.train.device import deterministic, grad_scaler, resolve_device, resolve_precision
+from tissue_mib.train.device import cpu_threads, deterministic, grad_scaler, resolve_device, resolve_precision
 from tissue_mib.train.history import History
 from tissue_mib.utils import seed_everything
 
@@ -66,7 +66,7 @@ def fit(
     device = resolve_device(config.device)
     amp_dtype = resolve_precision(config.precision, device)
     epochs = config.epochs_for(tuple(method.phases))
-    with deterministic(amp_dtype is None):
+    with deterministic(amp_dtype is None), cpu_threads(config.threads):
         seed_everything(config.seed)
         method.to(device)
         method.amp_dtype = amp_dtype

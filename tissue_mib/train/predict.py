@@ -8,7 +8,7 @@ import torch
 from tissue_mib.settings import progress
 from tissue_mib.train.config import TrainConfig
 from tissue_mib.train.data import BatchLoader, MultiModalData
-from tissue_mib.train.device import resolve_device, resolve_precision
+from tissue_mib.train.device import cpu_threads, resolve_device, resolve_precision
 
 
 @torch.no_grad()
@@ -36,7 +36,8 @@ def predict(
     method.eval()
     loader = BatchLoader(data, batch_size=batch_size or config.batch_size, hops=config.hops, device=dev, rows=rows)
     parts: dict[str, list[np.ndarray]] = {}
-    for batch in progress(loader, desc="predict", total=len(loader)):
-        for key, value in method.predict(batch).items():
-            parts.setdefault(key, []).append(value.detach().float().cpu().numpy())
+    with cpu_threads(config.threads):
+        for batch in progress(loader, desc="predict", total=len(loader)):
+            for key, value in method.predict(batch).items():
+                parts.setdefault(key, []).append(value.detach().float().cpu().numpy())
     return {key: np.concatenate(chunks) for key, chunks in parts.items()}
