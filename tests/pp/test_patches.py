@@ -32,9 +32,10 @@ def tissue(x_um: np.ndarray, y_um: np.ndarray) -> np.ndarray:
     return np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
 
 
-def render(width_um: float, um_per_px: float) -> np.ndarray:
+def render(width_um: float, um_per_px: float, *, coarseness: float = 1.0) -> np.ndarray:
+    """`tissue` sampled at pixel centres; `coarseness` stretches its structure."""
     n = int(round(width_um / um_per_px))
-    centres = (np.arange(n) + 0.5) * um_per_px
+    centres = (np.arange(n) + 0.5) * um_per_px / coarseness
     return tissue(centres[None, :], centres[:, None])
 
 
@@ -173,3 +174,38 @@ def test_images_of_other_types_become_uint8_rgb():
     np.testing.assert_array_equal(as_rgb_uint8(grey16), np.full((4, 5, 3), 255, np.uint8))
     np.testing.assert_array_equal(as_rgb_uint8(rgba_float), np.full((4, 5, 3), 128, np.uint8))
     assert as_rgb_uint8(np.full((2, 2, 3), 200.0)).max() == 200
+
+
+def write_pyramid(path, full: np.ndarray) -> None:
+    """A tiled TIFF with SubIFD levels at 1/2 and 1/4 (block means), as tifffile writes them."""
+    import tifffile
+
+    n = full.shape[0]
+    levels = [full.reshape(n // k, k, n // k, k, 3).mean(axis=(1, 3)).round().astype(np.uint8) for k in (2, 4)]
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(full, subifds=2, tile=(256, 256), photometric="rgb")
+        for level in levels:
+            tif.write(level, subfiletype=1, tile=(256, 256), photometric="rgb")
+
+
+def test_pyramidal_tiff_is_read_at_the_level_needed(tmp_path):
+    full = render(1024, 1.0, coarseness=3.0)  # 128 µm patches at 4 µm per output pixel: structure >= 90 µm
+    write_pyramid(tmp_path / "slide.tif", full)
+    coords = np.random.default_rng(2).uniform(100, 924, size=(50, 2))
+    with SlideImage(tmp_path / "slide.tif") as slide:
+        assert slide.level_count == 3 and slide.best_level(128 / 32) == 2
+        got, padded = extract_from_slide(slide, coords, side_px=128.0, size=32, tile=300)
+    direct, _ = extract_patches(full, coords, side_px=128.0, size=32)
+    corr = [np.corrcoef(x.ravel(), y.ravel())[0, 1] for x, y in zip(got.astype(float), direct.astype(float))]
+    assert min(corr) > 0.95 and not padded.any()
+
+
+def test_pyramid_levels_keep_the_dot_in_the_centre(tmp_path):
+    full = np.full((1024, 1024, 3), 200, np.uint8)
+    full[403:407, 603:607] = (230, 10, 10)  # a dot centred on level-0 (x, y) = (604.5, 404.5)
+    write_pyramid(tmp_path / "dot.tif", full)
+    with SlideImage(tmp_path / "dot.tif") as slide:
+        got, _ = extract_from_slide(slide, np.array([[604.5, 404.5]]), side_px=128.0, size=32)
+    # at level 2 the dot sits at (604.5 + 0.5) / 4 - 0.5 = 150.75, so rounding leaves it 0.25 px off
+    # centre; taking 604.5 / 4 (pixel corners, not centres) would put it 0.75 px off
+    np.testing.assert_allclose(red_centroid(got[0]), [15.75, 15.75], atol=0.1)

@@ -105,7 +105,7 @@ def extract_from_slide(slide: SlideImage, centres: np.ndarray, *, side_px: float
     level = slide.best_level(side_px / size)
     ds = slide.level_downsamples[level]
     lh, lw = (round(n / ds) for n in slide.shape)
-    c_level, side_level = centres / ds, side_px / ds
+    c_level, side_level = (centres + 0.5) / ds - 0.5, side_px / ds  # pixel centres, level-0 -> level frame
     margin = int(np.ceil(side_level / 2)) + 2
     n_tiles = np.array([max(1, -(-lw // tile)), max(1, -(-lh // tile))])
     keys = np.clip(np.floor(c_level / tile).astype(np.int64), 0, n_tiles - 1)  # off-slide spots join edge tiles
