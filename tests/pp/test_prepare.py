@@ -70,6 +70,7 @@ def test_second_call_loads_the_cache_and_parameters_change_the_key(cohort, cache
     monkeypatch.setattr(importlib.import_module("tissue_mib.pp.prepare"), "normalize", fail)
     again, panel_again = pp.prepare(cohort)
     assert panel_again == panel
+    assert again.uns["tissue_mib_prep"]["cache_path"] == str(files[0])
     assert isinstance(again.X, np.ndarray) and again.X.dtype == np.float32
     np.testing.assert_array_equal(again.X, first.X)
     np.testing.assert_array_equal(again.obsm["tissue_mib_patches"], first.obsm["tissue_mib_patches"])

@@ -108,6 +108,7 @@ def prepare(adatas: AnnData | list[AnnData], *, panel: GenePanel | None = None, 
     params = {"config": config.to_dict(), "panel": "fit" if fitting else panel.hash}
     path = cache.cache_path(cache.input_hash(sections, params), directory=cache_dir) if use_cache else None
     if path is not None and (cached := cache.load(path)) is not None:
+        cached.uns["tissue_mib_prep"]["cache_path"] = str(path)  # where it lives now (the folder may have moved)
         return cached, GenePanel.from_dict(cached.uns["tissue_mib_prep"]["panel"])
 
     summary: dict[str, dict] = {}
