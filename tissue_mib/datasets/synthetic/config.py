@@ -38,11 +38,11 @@ class CohortConfig:
     lowres_px: int = 600
     dispersion: float = 4.0  # negative-binomial shape (theta) of every gene
     dropout: float = 0.05  # extra zero-inflation probability per count
-    cellularity: float = 0.85  # share of a fully tumorous spot's RNA that comes from tumour cells
+    cellularity: float = 0.85  # share of a fully tumorous spot's RNA from tumour cells (the gene anomaly strength)
 
 
 SMALL = CohortConfig(name="small", n_genes=500, rows=26, spots_per_row=26, spots_range=(380, 460), median_umi=2500.0)
-FULL = CohortConfig(name="full", n_genes=2000, rows=64, spots_per_row=64, spots_range=(2100, 2900), median_umi=3500.0)
+FULL = CohortConfig(name="full", n_genes=2000, rows=64, spots_per_row=64, spots_range=(2100, 2900), median_umi=3500.0, cellularity=0.5)
 
 
 def config_for(small: bool) -> CohortConfig:
