@@ -83,3 +83,11 @@ def test_prepare_on_the_squidpy_fixture_keeps_its_values(squidpy_h5ad):
     source = squidpy_h5ad[:, list(panel.genes)].X.toarray()
     np.testing.assert_array_equal(adata.X, source)  # already log-normalised: passed through, not normalised twice
     assert adata.uns["tissue_mib_prep"]["libraries"]["V1_Adult_Mouse_Brain"]["was_normalised"]
+
+
+def test_scaled_normalised_data_keeps_spots_with_negative_totals(make_section, square_grid):
+    X = np.random.default_rng(0).normal(-0.5, 1.0, size=(20, 12)).astype(np.float32)  # centred values
+    X[3] = 0
+    adata = make_section("Z", square_grid(4, 5), X=X, is_normalised=True)
+    pp.qc(adata, min_spots=10)
+    assert adata.n_obs == 19 and adata.n_vars == 12  # only the all-zero spot goes

@@ -16,18 +16,20 @@ TARGET_SUM = 1e4
 
 
 def qc(adata: AnnData, *, min_spots: int = 10, inplace: bool = True) -> AnnData | None:
-    """Drop spots with no counts, then genes seen (non-zero) in fewer than `min_spots` spots.
+    """Drop spots with no counts (all zero), then genes seen (non-zero) in fewer than `min_spots` spots.
 
     `min_spots=0` keeps every gene (used when a fixed gene panel is applied later).
     Records `uns['tissue_mib_qc'] = {'min_spots', 'n_spots_dropped', 'n_genes_dropped'}`.
     """
     adata = adata if inplace else adata.copy()
     n_obs, n_vars = adata.shape
-    totals = np.asarray(adata.X.sum(axis=1)).ravel()
-    if not np.all(totals > 0):
-        adata._inplace_subset_obs(totals > 0)
+    expressed = adata.X != 0  # values, not sums: already-normalised data may be scaled or centred
+    has_counts = np.asarray(expressed.sum(axis=1)).ravel() > 0
+    if not has_counts.all():
+        adata._inplace_subset_obs(has_counts)
+        expressed = adata.X != 0
     if min_spots > 0:
-        seen = np.asarray((adata.X > 0).sum(axis=0)).ravel()
+        seen = np.asarray(expressed.sum(axis=0)).ravel()
         adata._inplace_subset_var(seen >= min_spots)
     dropped_spots, dropped_genes = n_obs - adata.n_obs, n_vars - adata.n_vars
     logger.info("QC: dropped %d of %d spots with no counts and %d of %d genes seen in < %d spots",
