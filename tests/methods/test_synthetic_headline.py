@@ -1,0 +1,73 @@
+"""The issue's headline: on the small synthetic cohort, OMIB and IBMA (trained on SYN-NB-A..H
+through `tl.fit`, scored with `tl.score`) beat gene-svdd and histo-svdd on SYN-BC-A..D and
+reach a mean AUROC above 0.85, in under 3 minutes on CPU (small CNN, few epochs)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from tissue_mib import io, tl
+from tissue_mib.datasets.synthetic import CANCER_SECTIONS, NORMAL_SECTIONS, small_cohort
+from tissue_mib.metrics import auroc, truth
+
+EPOCHS = 3
+METHODS = ("gene-svdd", "histo-svdd", "omib", "ibma")
+PRESET = {
+    "modalities": {"histology": {"encoder": "small-cnn", "channels": [16, 32, 64]}},
+    "train": {"lr": 1e-3, "weight_decay": 1e-4, "batch_size": 128, "patience": None},
+}
+PARAMS = {"omib": {"mine_steps": 200}}
+
+
+def _epochs(name: str):
+    return {"warmup": 1, "main": EPOCHS} if name == "omib" else EPOCHS
+
+
+@pytest.fixture(scope="module")
+def mean_aurocs(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors on shared cores: one thread is fastest
+    start = time.perf_counter()
+    paths = {p.stem: p for p in small_cohort(tmp_path_factory.mktemp("syn"))}
+    normal = [io.read(paths[n]) for n in NORMAL_SECTIONS]
+    cancer = [io.read(paths[n]) for n in CANCER_SECTIONS]
+    out = {}
+    for name in METHODS:
+        preset = {**PRESET, "train": {**PRESET["train"], "epochs": _epochs(name)}, "params": PARAMS.get(name, {})}
+        model = tl.fit(normal, method=name, config=preset, device="cpu", precision="fp32", seed=0)
+        per_section = []
+        for section in cancer:
+            tl.score(section, model)
+            y, _ = truth(section, protocol="paper")
+            per_section.append(auroc(y, section.obs["tissue_mib_score"].to_numpy()))
+        out[name] = (float(np.mean(per_section)), np.round(per_section, 3).tolist())
+    out["seconds"] = time.perf_counter() - start
+    torch.set_num_threads(threads)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="OMIB and IBMA fused SVDD scores fall below the baselines on the synthetic cohort "
+    "(see docs/methods.md, 'Status on the synthetic cohort')",
+)
+@pytest.mark.parametrize("name", ["omib", "ibma"])
+def test_fusion_beats_single_modalities(name, mean_aurocs):
+    fused, _ = mean_aurocs[name]
+    baseline = max(mean_aurocs["gene-svdd"][0], mean_aurocs["histo-svdd"][0])
+    assert fused > 0.85, mean_aurocs
+    assert fused > baseline, mean_aurocs
+
+
+@pytest.mark.slow
+def test_headline_runs_under_three_minutes(mean_aurocs):
+    assert mean_aurocs["seconds"] < 180, mean_aurocs
+    for name in METHODS:
+        assert 0.0 <= mean_aurocs[name][0] <= 1.0
+    # each baseline finds its own modality's anomalies: better than chance
+    assert mean_aurocs["gene-svdd"][0] > 0.6 and mean_aurocs["histo-svdd"][0] > 0.6, mean_aurocs
