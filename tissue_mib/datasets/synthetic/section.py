@@ -80,19 +80,18 @@ def generate_section(
     small: bool = False,
     seed: int = 0,
     anomaly_fraction: float | None = None,
-    programmes: genes.GeneProgrammes | None = None,
 ) -> SyntheticSection:
     """Generate section `name` (one of SYN-NB-A..H, SYN-BC-A..D) in memory.
 
     `anomaly_fraction`: share of in-tissue spots that are anomalous (default: 0 for SYN-NB,
-    0.876, 0.214, 0.722, 0.454 for SYN-BC-A..D). `programmes`: the cohort's gene programmes
-    (computed from `seed` when None). Same name, size, seed and fraction give the same section.
+    0.876, 0.214, 0.722, 0.454 for SYN-BC-A..D). Same name, size, seed and fraction give the
+    same section; the gene space depends on the seed and size only.
     """
     if name not in SECTION_NAMES:
         raise InputError(f"unknown synthetic section {name!r}; known: {', '.join(SECTION_NAMES)}")
     config = config_for(small)
     fraction = check_fraction(name, DEFAULT_ANOMALY_FRACTIONS.get(name, 0.0) if anomaly_fraction is None else anomaly_fraction)
-    programmes = programmes or cohort_programmes(seed, config)
+    programmes = cohort_programmes(seed, config)
     layout_rng, gene_rng, image_rng = section_seeds(seed, name)
 
     layout = make_layout(layout_rng, config, anomaly_fraction=fraction)
