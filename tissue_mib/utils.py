@@ -26,6 +26,10 @@ def atomic_write(path: str | os.PathLike, *, suffix: str | None = None) -> Itera
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():  # mkstemp makes 0600; give the file the usual mode (0666 less the umask)
+            umask = os.umask(0)
+            os.umask(umask)
+            tmp_path.chmod(0o666 & ~umask)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
