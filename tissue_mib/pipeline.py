@@ -50,7 +50,7 @@ def score_sections(
 
     Returns (scored AnnData list, metric records for the sections that carry labels).
     """
-    from tissue_mib import metrics, pl, tl
+    from tissue_mib import metrics, pl, pp, tl
     from tissue_mib.export import geojson
     from tissue_mib.tl import regions
 
@@ -59,12 +59,13 @@ def score_sections(
     records: list[dict] = []
     for name, ad in zip(names, scored):
         regions.flagged_regions(ad)
-        regions.rank_deviating_genes(ad, model.reference)
+        expression, _ = pp.prepare(ad, panel=model.panel, config=model.prep)  # served from the cache tl.score filled
+        regions.rank_deviating_genes(ad, model.panel.reference(), expression=expression)
         y, mask = metrics.truth(ad, protocol=protocol)
         if y is not None:
             flagged = (ad.obs["tissue_mib_label"] == "anomalous").to_numpy()
             rec = metrics.evaluate(ad.obs["tissue_mib_score"].to_numpy()[mask], y[mask], flagged=flagged[mask])
-            rec = {"section": name, "protocol": protocol, "method": method_label or model.method_name, **rec}
+            rec = {"section": name, "protocol": protocol, "method": method_label or model.name, **rec}
             records.append(rec)
     if out_dir is None:
         return scored, records

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from tissue_mib.errors import InputError
-from tissue_mib.tl.regions import copy_graph, flagged_regions, gene_reference, rank_deviating_genes, region_genes, write_region_genes
+from tissue_mib.tl.regions import flagged_regions, gene_reference, rank_deviating_genes, region_genes, write_region_genes
 
 
 def _healthy(section):
@@ -30,23 +30,6 @@ def test_flagged_regions_none_flagged_and_missing_graph(section):
     del section.obsp["spatial_connectivities"]
     with pytest.raises(InputError, match="spatial_connectivities"):
         flagged_regions(section)
-
-
-def test_copy_graph_by_obs_names(section):
-    prepared = section[::-1][2:].copy()  # reordered, first two spots dropped by "preprocessing"
-    scored = section.copy()
-    del scored.obsp["spatial_connectivities"]
-    copy_graph(scored, prepared)
-    expected = section.obsp["spatial_connectivities"].toarray()
-    lost = np.isin(section.obs_names, section.obs_names[-2:])
-    expected[lost] = 0
-    expected[:, lost] = 0
-    np.testing.assert_array_equal(scored.obsp["spatial_connectivities"].toarray(), expected)
-    pd.testing.assert_series_equal(flagged_regions(scored), flagged_regions(section))
-    other = section.copy()
-    other.obs_names = [f"x{i}" for i in range(other.n_obs)]
-    with pytest.raises(InputError, match="obs_names"):
-        copy_graph(scored, other)
 
 
 def test_gene_reference_dense_and_sparse_agree(section):

@@ -37,14 +37,21 @@ def combat_fit(adata: AnnData, panel: GenePanel, *, key: str = LIBRARY_KEY) -> G
         X[:, bad] = before[:, bad]
     adata.X = X
     logger.info("ComBat across %d sections on %d genes", len(libs), X.shape[1])
+    return replace(with_reference(adata, panel), batch_corrected=True)
+
+
+def with_reference(adata: AnnData, panel: GenePanel) -> GenePanel:
+    """`panel` with the per-gene mean and standard deviation of `adata.X` (the prepared healthy
+    cohort, panel genes in order): the healthy reference of ComBat and of the region gene tables."""
+    X = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X, dtype=np.float64)
     return replace(panel, reference_mean=tuple(X.mean(axis=0).tolist()), reference_std=tuple(X.std(axis=0).tolist()))
 
 
 def combat_apply(adata: AnnData, panel: GenePanel, *, key: str = LIBRARY_KEY) -> None:
     """Move each section's genes to the panel's reference mean and spread, in place."""
-    if not panel.reference_mean:
-        raise InputError("batch_correction='combat': the gene panel was fitted without batch correction "
-                         "(no reference statistics); prepare the training cohort with batch_correction='combat'")
+    if not panel.batch_corrected:
+        raise InputError("batch_correction='combat': the gene panel was fitted without batch correction; "
+                         "prepare the training cohort with batch_correction='combat'")
     ref_mean = np.asarray(panel.reference_mean, dtype=np.float32)
     ref_std = np.asarray(panel.reference_std, dtype=np.float32)
     X = np.asarray(adata.X, dtype=np.float32)

@@ -43,13 +43,15 @@ class GenePanel:
 
     `genes` are symbols (or IDs where no symbol is known), `gene_ids` the Ensembl IDs
     (`""` when unknown); `reference_mean`/`reference_std` are per-gene statistics of the
-    batch-corrected training cohort (empty unless batch correction was used).
+    prepared (normalised, and batch-corrected when that option is on) healthy training cohort;
+    `batch_corrected` says whether ComBat produced them.
     """
 
     genes: tuple[str, ...]
     gene_ids: tuple[str, ...]
     reference_mean: tuple[float, ...] = field(default=())
     reference_std: tuple[float, ...] = field(default=())
+    batch_corrected: bool = False
 
     def __post_init__(self):
         for name, cast in (("genes", str), ("gene_ids", str), ("reference_mean", float), ("reference_std", float)):
@@ -71,11 +73,18 @@ class GenePanel:
         payload = json.dumps([list(self.genes), list(self.gene_ids)], separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
 
+    def reference(self) -> pd.DataFrame:
+        """The healthy reference as a DataFrame indexed by gene with columns `mean` and `sd`."""
+        if not self.reference_mean:
+            raise InputError("gene panel: no reference statistics (a panel fitted by an older tissue-mib)")
+        return pd.DataFrame({"mean": self.reference_mean, "sd": self.reference_std}, index=pd.Index(self.genes, name="gene"))
+
     def to_dict(self) -> dict:
         """Plain lists and strings (YAML/JSON/h5ad safe)."""
         out = {"genes": list(self.genes), "gene_ids": list(self.gene_ids), "hash": self.hash}
         if self.reference_mean:
-            out |= {"reference_mean": list(self.reference_mean), "reference_std": list(self.reference_std)}
+            out |= {"reference_mean": list(self.reference_mean), "reference_std": list(self.reference_std),
+                    "batch_corrected": self.batch_corrected}
         return out
 
     @classmethod
@@ -83,7 +92,7 @@ class GenePanel:
         """Inverse of `to_dict`; InputError when fields are missing or the stored hash disagrees."""
         try:
             panel = cls(genes=d["genes"], gene_ids=d["gene_ids"], reference_mean=d.get("reference_mean", ()),
-                        reference_std=d.get("reference_std", ()))
+                        reference_std=d.get("reference_std", ()), batch_corrected=bool(d.get("batch_corrected", False)))
         except KeyError as err:
             raise InputError(f"gene panel: field {err} missing") from None
         if "hash" in d and str(d["hash"]) != panel.hash:

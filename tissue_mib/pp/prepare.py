@@ -14,7 +14,7 @@ from tissue_mib import __version__
 from tissue_mib.errors import InputError
 from tissue_mib.pp import cache
 from tissue_mib.pp._util import LIBRARY_KEY, library_ids, library_masks
-from tissue_mib.pp.batch import combat_apply, combat_fit
+from tissue_mib.pp.batch import combat_apply, combat_fit, with_reference
 from tissue_mib.pp.graph import spatial_graph
 from tissue_mib.pp.panel import GenePanel, select_panel
 from tissue_mib.pp.patches import default_patch_um, image_source, patches
@@ -135,6 +135,8 @@ def prepare(adatas: AnnData | list[AnnData], *, panel: GenePanel | None = None, 
             panel = combat_fit(adata, panel)
         else:
             combat_apply(adata, panel)
+    elif fitting:
+        panel = with_reference(adata, panel)
     spatial_graph(adata, n_neighs=config.n_neighs)
     config = replace(config, patch_um=_resolve_patch_um(adata, config))
     if config.patch_um is not None:

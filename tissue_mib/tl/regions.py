@@ -1,6 +1,5 @@
 """Flagged regions and the genes that set them apart from healthy tissue.
 
-`copy_graph` brings the spot graph of the preprocessed data onto the scored AnnData;
 `flagged_regions` groups flagged spots into connected components of the spot graph;
 `rank_deviating_genes` ranks, per region, the genes whose region mean deviates most from the
 healthy reference (z = (region mean - healthy mean) / healthy sd, in the panel's normalised
@@ -31,22 +30,6 @@ def _flagged(adata) -> np.ndarray:
     if "tissue_mib_label" not in adata.obs:
         raise InputError("obs['tissue_mib_label']: missing; score the section first")
     return (adata.obs["tissue_mib_label"].astype(str) == "anomalous").to_numpy()
-
-
-def copy_graph(adata, prepared) -> None:
-    """Copy `prepared.obsp['spatial_connectivities']` (e.g. `pp.prepare`'s output) into `adata.obsp`,
-    rows matched by obs_names; spots that `prepared` lacks get no edges."""
-    if "spatial_connectivities" not in prepared.obsp:
-        raise InputError("prepared: obsp['spatial_connectivities'] missing; build the spot graph (tissue_mib.pp.spatial_graph)")
-    rows = adata.obs_names.get_indexer(prepared.obs_names)
-    keep = rows >= 0
-    if not keep.any():
-        raise InputError("prepared: no spot in common with the scored AnnData (obs_names differ)")
-    graph = sp.coo_matrix(prepared.obsp["spatial_connectivities"])
-    ok = keep[graph.row] & keep[graph.col]
-    adata.obsp["spatial_connectivities"] = sp.csr_matrix(
-        (graph.data[ok], (rows[graph.row[ok]], rows[graph.col[ok]])), shape=(adata.n_obs, adata.n_obs)
-    )
 
 
 def flagged_regions(adata, *, key_added: str = REGION_KEY) -> pd.Series:

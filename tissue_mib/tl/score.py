@@ -63,6 +63,8 @@ def score(adata: AnnData, model: TissueModel, *, fdr: float = 0.05, copy: bool =
         target.obs[f"tissue_mib_{key}"] = full(out[key].astype(np.float64)) if key in out else np.nan
     target.obsm["tissue_mib_latent"] = full(out["latent"]).astype(np.float32)
     target.obsm.pop("tissue_mib_patches", None)
+    if "spatial_connectivities" not in target.obsp:  # scored outputs carry squidpy's spot graph
+        pp.spatial_graph(target, n_neighs=model.prep.n_neighs)
     n_unscored = n - len(rows)
     if n_unscored:
         logger.warning("score: %d spot(s) dropped by preprocessing (no counts) are left unscored (NaN)", n_unscored)
