@@ -158,7 +158,7 @@ def test_ibma_prototypes_and_Q(tiny):
     method.setup(loader)
     method.on_epoch_start(loader, 0)
     C = method.n_classes
-    assert torch.allclose(method._stats["Q_"], torch.full((C, C), 1 / C))
+    assert torch.allclose(method._stats["Q_fused"], torch.full((C, C), 1 / C))
     assert method._stats["F_genes"].shape == (C, 16)
     method.train()
     terms = method.training_loss(next(iter(loader)), "main")

@@ -68,7 +68,8 @@ class IBMA(Method):
         self.head = self.make_head(self.fusion.out_dim)
         self.n_classes = int(task["n_classes"]) if task["kind"] == "multiclass" else int(n_clusters)
         self._labeller: _PseudoClasses | None = None
-        self._stats: dict[str, Tensor] = {}  # C_j, p_y, F_j, F, Q_j, Q: training state, not weights
+        # training state, not weights: C_<m>, p_y (setup); F_<m>, F_fused, Q_<m>, Q_fused (each epoch)
+        self._stats: dict[str, Tensor] = {}
 
     # ----------------------------------------------------------------- setup
     def labels(self, batch: Mapping[str, Tensor]) -> Tensor:
@@ -115,14 +116,14 @@ class IBMA(Method):
         first epoch, Q (Algorithms 3, 4); Q = 1/C in the first epoch."""
         was_training = self.training
         self.eval()
-        reps = {key: [] for key in ("", *self.used_modalities)}
+        reps = {key: [] for key in ("fused", *self.used_modalities)}
         labels = []
         for batch in progress(data_loader, desc="IBMA: prototypes"):
             batch = self.to_device(batch)
             z, fused = self._represent(batch)
             for m in self.used_modalities:
                 reps[m].append(z[m])
-            reps[""].append(fused)
+            reps["fused"].append(fused)
             labels.append(self.labels(batch))
         self.train(was_training)
         labels = torch.cat(labels)
@@ -147,7 +148,7 @@ class IBMA(Method):
         return preds, fused
 
     def training_loss(self, batch: Mapping[str, Tensor], phase: str) -> dict[str, Tensor]:
-        if "F_" not in self._stats:
+        if "F_fused" not in self._stats:
             raise InputError("method 'ibma': prototypes are not set; call on_epoch_start(loader, epoch) first")
         z, fused = self._represent(batch)
         terms = {"task": self.head_loss("", self.head(fused), batch)}
@@ -160,7 +161,7 @@ class IBMA(Method):
             f"ibb_{m}": ibb_modality(z[m], x[m], z[o], y, s[f"F_{m}"], s[f"C_{m}"], s[f"F_{o}"], s[f"Q_{m}"], s["p_y"])
             for m, o in ((m1, m2), (m2, m1))
         }
-        ibb["ibb_fuse"] = ibb_fuse(fused, x[m1], x[m2], y, s["F_"], s[f"C_{m1}"], s[f"C_{m2}"], s["Q_"], s["p_y"])
+        ibb["ibb_fuse"] = ibb_fuse(fused, x[m1], x[m2], y, s["F_fused"], s[f"C_{m1}"], s[f"C_{m2}"], s["Q_fused"], s["p_y"])
         loss = sum(terms.values()) + self.eta * sum(ibb.values())
         return {"loss": loss, **{k: v.detach() for k, v in {**terms, **ibb}.items()}}
 
