@@ -29,3 +29,19 @@ def _quiet_progress():
     settings.progress = False
     yield
     settings.progress = old
+
+
+@pytest.fixture(scope="session")
+def synthetic_cohort(tmp_path_factory) -> Path:
+    """Folder holding the small synthetic cohort (seed 0), written once per test session:
+    12 Space Ranger folders + `.h5ad` files (SYN-NB-A..H, SYN-BC-A..D)."""
+    from tissue_mib.datasets.synthetic import small_cohort
+    from tissue_mib.settings import settings
+
+    out = tmp_path_factory.mktemp("synthetic")
+    old, settings.progress = settings.progress, False
+    try:
+        small_cohort(out)
+    finally:
+        settings.progress = old
+    return out
