@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tissue_mib import io, tl
-from tissue_mib.datasets.synthetic import CANCER_SECTIONS, NORMAL_SECTIONS, small_cohort
+from tissue_mib.datasets.synthetic import CANCER_SECTIONS, NORMAL_SECTIONS
 from tissue_mib.metrics import auroc, truth
 
 EPOCHS = 3
@@ -28,13 +28,12 @@ def _epochs(name: str):
 
 
 @pytest.fixture(scope="module")
-def mean_aurocs(tmp_path_factory):
+def mean_aurocs(synthetic_cohort):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small tensors on shared cores: one thread is fastest
     start = time.perf_counter()
-    paths = {p.stem: p for p in small_cohort(tmp_path_factory.mktemp("syn"))}
-    normal = [io.read(paths[n]) for n in NORMAL_SECTIONS]
-    cancer = [io.read(paths[n]) for n in CANCER_SECTIONS]
+    normal = [io.read(synthetic_cohort / f"{n}.h5ad") for n in NORMAL_SECTIONS]
+    cancer = [io.read(synthetic_cohort / f"{n}.h5ad") for n in CANCER_SECTIONS]
     out = {}
     for name in METHODS:
         preset = {**PRESET, "train": {**PRESET["train"], "epochs": _epochs(name)}, "params": PARAMS.get(name, {})}
