@@ -77,6 +77,17 @@ def _params(method: str, views: tuple[str, ...], cfg: MfeatConfig) -> dict:
     return params
 
 
+def _cell(metric: str, score, method: str, **kw) -> dict:
+    """Fit and predict one cell; `{metric: score(pred)}`. A method that refuses the data
+    (InputError, e.g. OMIB's beta bounds from MINE) gets a NaN metric and its `error`."""
+    try:
+        pred, _, sec = fit_predict(method, **kw)
+    except InputError as err:
+        logger.warning("mfeat: %s failed: %s", method, err)
+        return {metric: float("nan"), "error": str(err)}
+    return {metric: score(pred), "seconds": round(sec, 2)}
+
+
 def _data(d, views, rows, y):
     from tissue_mib.train import MultiModalData
 
@@ -102,22 +113,23 @@ def run_mfeat(root: str | Path, cfg: MfeatConfig, *, out: str | Path | None = No
         for seed in cfg.seeds:
             for row, method, used in _rows(cfg, views):
                 specs = {v: encoder_spec(d.views[v]) for v in used}
-                task = {"kind": "multiclass", "n_classes": 10}
-                pred, _, sec = fit_predict(method, modalities=specs, task=task, train=_data(d, used, d.train, d.y[d.train]),
-                                           test=_data(d, used, d.test, d.y[d.test]), cell=cfg.cell, seed=seed,
-                                           params=_params(method, used, cfg))
-                cls_records.append({"views": tag, "row": row, "seed": seed,
-                                    "accuracy": accuracy(d.y[d.test], pred["probs"]), "seconds": round(sec, 2)})
-                logger.info("mfeat %s %s seed %d: accuracy %.3f", tag, row, seed, cls_records[-1]["accuracy"])
+                rec = {"views": tag, "row": row, "seed": seed}
+                rec.update(_cell("accuracy", lambda p: accuracy(d.y[d.test], p["probs"]), method, modalities=specs,
+                                 task={"kind": "multiclass", "n_classes": 10},
+                                 train=_data(d, used, d.train, d.y[d.train]), test=_data(d, used, d.test, d.y[d.test]),
+                                 cell=cfg.cell, seed=seed, params=_params(method, used, cfg)))
+                cls_records.append(rec)
+                logger.info("mfeat %s %s seed %d: accuracy %.3f", tag, row, seed, rec["accuracy"])
                 bar.update()
                 for digit in cfg.normal_digits:
                     normal = d.train[d.y[d.train] == digit]
-                    pred, _, sec = fit_predict(SVDD_NAMES.get(method, method), modalities=specs, task={"kind": "svdd"},
-                                               train=_data(d, used, normal, None), test=_data(d, used, d.test, None),
-                                               cell=cfg.svdd_cell, seed=seed, params=_params(method, used, cfg))
-                    svdd_records.append({"views": tag, "row": row, "seed": seed, "normal_digit": digit,
-                                         "auroc": auroc(d.y[d.test] != digit, pred["score"]), "seconds": round(sec, 2)})
-                    logger.info("mfeat %s %s seed %d normal %d: AUROC %.3f", tag, row, seed, digit, svdd_records[-1]["auroc"])
+                    rec = {"views": tag, "row": row, "seed": seed, "normal_digit": digit}
+                    rec.update(_cell("auroc", lambda p, digit=digit: auroc(d.y[d.test] != digit, p["score"]),
+                                     SVDD_NAMES.get(method, method), modalities=specs, task={"kind": "svdd"},
+                                     train=_data(d, used, normal, None), test=_data(d, used, d.test, None),
+                                     cell=cfg.svdd_cell, seed=seed, params=_params(method, used, cfg)))
+                    svdd_records.append(rec)
+                    logger.info("mfeat %s %s seed %d normal %d: AUROC %.3f", tag, row, seed, digit, rec["auroc"])
                     bar.update()
     bar.close()
     result = {"benchmark": "mfeat", "config": asdict(cfg), "split": {"train": int(d.train.size), "test": int(d.test.size)},
