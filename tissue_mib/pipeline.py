@@ -41,14 +41,12 @@ def score_sections(
     *,
     out_dir: str | Path | None,
     fdr: float = 0.05,
-    protocol: str = "paper",
+    protocols: Sequence[str] = ("paper",),
     method_label: str | None = None,
-    write_h5ad: bool = True,
-    write_maps: bool = True,
 ) -> tuple[list, list[dict]]:
     """Score each AnnData in `adatas` with `model`; write outputs to `out_dir` (None: write nothing).
 
-    Returns (scored AnnData list, metric records for the sections that carry labels).
+    Returns (scored AnnData list, metric records: one per labelled section and protocol).
     """
     from tissue_mib import metrics, pl, pp, tl
     from tissue_mib.export import geojson
@@ -61,12 +59,11 @@ def score_sections(
         regions.flagged_regions(ad)
         expression, _ = pp.prepare(ad, panel=model.panel, config=model.prep)  # served from the cache tl.score filled
         regions.rank_deviating_genes(ad, model.panel.reference(), expression=expression)
-        y, mask = metrics.truth(ad, protocol=protocol)
-        if y is not None:
-            flagged = (ad.obs["tissue_mib_label"] == "anomalous").to_numpy()
-            rec = metrics.evaluate(ad.obs["tissue_mib_score"].to_numpy()[mask], y[mask], flagged=flagged[mask])
-            rec = {"section": name, "protocol": protocol, "method": method_label or model.name, **rec}
-            records.append(rec)
+        if metrics.truth(ad, protocol=protocols[0])[0] is None:
+            continue
+        for protocol in protocols:
+            rec = metrics.evaluate_adata(ad, protocol=protocol)
+            records.append({"section": name, "method": method_label or model.name, **rec})
     if out_dir is None:
         return scored, records
 
@@ -74,16 +71,15 @@ def score_sections(
     out_dir.mkdir(parents=True, exist_ok=True)
     vmin, vmax = pl.shared_scale(scored)
     for name, ad in zip(names, scored):
-        if write_h5ad:
-            with atomic_write(out_dir / f"{name}.scored.h5ad") as tmp:
-                ad.write_h5ad(tmp)
-        if write_maps:
-            pl.anomaly_map(ad, vmin=vmin, vmax=vmax, out=out_dir / f"{name}.map.png")
+        with atomic_write(out_dir / f"{name}.scored.h5ad") as tmp:
+            ad.write_h5ad(tmp)
+        pl.anomaly_map(ad, vmin=vmin, vmax=vmax, out=out_dir / f"{name}.map.png")
         geojson.write_geojson(ad, out_dir / f"{name}.flagged.geojson")
         regions.write_region_genes(ad, out_dir / f"{name}.region_genes.csv")
-    for rec in records:
-        with atomic_write(out_dir / f"{rec['section']}.metrics.json") as tmp:
-            tmp.write_text(json.dumps(_jsonable(rec), indent=2))
+        section_records = [r for r in records if r["section"] == name]
+        if section_records:
+            with atomic_write(out_dir / f"{name}.metrics.json") as tmp:
+                tmp.write_text(json.dumps(_jsonable(section_records), indent=2))
     return scored, records
 
 

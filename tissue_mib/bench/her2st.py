@@ -19,7 +19,9 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from tissue_mib.errors import InputError
 from tissue_mib.utils import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -54,8 +56,7 @@ def run(
     seed: int = 0,
 ) -> list[dict]:
     """Run both parts; write `out/her2st_results.json`, maps, ROC curves and models. Returns the records."""
-    from tissue_mib import io, metrics, pl, pp
-    from tissue_mib import tl
+    from tissue_mib import io, metrics, pl, pp, tl
     from tissue_mib.bench.reference import knn_pca_scores
     from tissue_mib.pipeline import score_sections
     from tissue_mib.settings import progress
@@ -63,51 +64,52 @@ def run(
     out = Path(out)
     names = all_sections(data_dir)
     targets = list(targets or (*LABELLED, *WITHHELD))
+    unknown = sorted(set(targets) - set(names))
+    if unknown:
+        raise InputError(f"--targets: {', '.join(unknown)} not in {Path(data_dir) / 'counts'}")
     read = {s: io.read(data_dir, section=s, labels_dir=labels_dir) for s in progress(names, desc="reading her2st")}
     records: list[dict] = []
     curves: dict[str, dict] = {}
 
-    genes_methods = [m for m in methods if m == "gene-svdd"] or ["gene-svdd"]
     for target in targets:
         patient = target[0]
         train = [_healthy(read[s]) for s in names if s[0] != patient]
-        model = tl.fit(train, method=genes_methods[0], modalities=("genes",), epochs=epochs, device=device, seed=seed)
+        model = tl.fit(train, method="gene-svdd", modalities=("genes",), epochs=epochs, device=device, seed=seed)
         model.save(out / "models" / f"gene-svdd-not-{patient}")
-        # the classic reference on the same panel genes
-        train_x = np.vstack([pp.prepare([a], panel=model.panel)[0].X for a in train])
-        test = read[target]
+        scored, recs = score_sections([read[target]], model, out_dir=out / "scored" / "genes", protocols=PROTOCOLS,
+                                      method_label="gene-svdd")  # fmt: skip
+        if not recs:
+            logger.info("%s: no pathologist labels found; scored but not evaluated", target)
+            continue
+        # the classic reference on the same panel genes: kNN distance in PCA space
+        train_x = pp.prepare(train, panel=model.panel, config=model.prep)[0].X
+        test = pp.prepare(read[target], panel=model.panel, config=model.prep)[0]
+        knn = knn_pca_scores(np.asarray(train_x), np.asarray(test.X), seed=seed)
+        knn = pd.Series(knn, index=test.obs_names).reindex(scored[0].obs_names).to_numpy()  # NaN: no counts
         for protocol in PROTOCOLS:
-            scored, recs = score_sections([test], model, out_dir=out / "scored" / f"genes-{protocol}", protocol=protocol, method_label="gene-svdd")
-            ad = scored[0]
-            y, mask = metrics.truth(ad, protocol=protocol)
-            if y is None:
-                logger.info("%s: no pathologist labels found; scored but not evaluated", target)
-                break
-            test_x = pp.prepare([test], panel=model.panel)[0].X
-            knn = knn_pca_scores(train_x, test_x, seed=seed)
-            knn_rec = metrics.evaluate(knn[mask], y[mask])
-            recs.append({"section": target, "protocol": protocol, "method": "knn-pca", **knn_rec})
-            for rec in recs:
-                rec.update(modalities="genes", section=target, paper_name=PAPER_NAMES.get(target, ""))
-                records.append(rec)
-            curves[f"{target} {protocol} gene-svdd"] = {"y": y[mask], "score": ad.obs["tissue_mib_score"].to_numpy()[mask]}
-            curves[f"{target} {protocol} knn-pca"] = {"y": y[mask], "score": knn[mask]}
+            y, mask = metrics.truth(scored[0], protocol=protocol)
+            recs.append({"section": target, "method": "knn-pca", "protocol": protocol,
+                         **metrics.evaluate(knn[mask], y[mask])})  # fmt: skip
+        y, mask = metrics.truth(scored[0], protocol="paper")
+        mask &= np.isfinite(knn) & np.isfinite(scored[0].obs["tissue_mib_score"].to_numpy())
+        curves[f"{target} gene-svdd"] = (y[mask], scored[0].obs["tissue_mib_score"].to_numpy()[mask])
+        curves[f"{target} knn-pca"] = (y[mask], knn[mask])
+        records += [r | {"modalities": "genes", "paper_name": PAPER_NAMES.get(target, "")} for r in recs]
 
     multimodal = [m for m in methods if m in MULTIMODAL_METHODS]
     if multimodal:
-        train = [_healthy(read[s]) for s in IMAGE_SECTIONS if s in read]
+        train = [_healthy(read[s]) for s in IMAGE_SECTIONS]
         for method in multimodal:
             model = tl.fit(train, method=method, epochs=epochs, device=device, seed=seed)
             model.save(out / "models" / f"{method}-genes+histology")
-            for protocol in PROTOCOLS:
-                scored, recs = score_sections([read["A1"]], model, out_dir=out / "scored" / f"{method}-{protocol}", protocol=protocol, method_label=method)
-                y, mask = metrics.truth(scored[0], protocol=protocol)
-                for rec in recs:
-                    rec.update(modalities="genes+histology", paper_name="BC-A")
-                    records.append(rec)
-                curves[f"A1 {protocol} {method}"] = {"y": y[mask], "score": scored[0].obs["tissue_mib_score"].to_numpy()[mask]}
+            scored, recs = score_sections([read["A1"]], model, out_dir=out / "scored" / method, protocols=PROTOCOLS,
+                                          method_label=method)  # fmt: skip
+            y, mask = metrics.truth(scored[0], protocol="paper")
+            mask &= np.isfinite(scored[0].obs["tissue_mib_score"].to_numpy())
+            curves[f"A1 {method} (genes+histology)"] = (y[mask], scored[0].obs["tissue_mib_score"].to_numpy()[mask])
+            records += [r | {"modalities": "+".join(model.modalities), "paper_name": "BC-A"} for r in recs]
 
-    pl.roc_curves(curves, out=out / "her2st_roc.png")
+    pl.roc_curves(curves, title="her2st, paper protocol", out=out / "her2st_roc.png")
     with atomic_write(out / "her2st_results.json") as tmp:
         tmp.write_text(json.dumps(records, indent=2, default=_default))
     return records

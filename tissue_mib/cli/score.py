@@ -15,7 +15,7 @@ def score(
     out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder."),
     fdr: float = typer.Option(0.05, "--fdr", help="Benjamini-Hochberg level at which spots are labelled anomalous."),
     labels_dir: Path | None = typer.Option(None, "--labels-dir", help="Folder of {section}_labeled_coordinates.tsv for metrics."),
-    protocol: str = typer.Option("paper", "--protocol", help="her2st labels: 'paper' (undetermined = normal) or 'strict' (undetermined left out)."),
+    protocol: list[str] = typer.Option(["paper"], "--protocol", help="her2st labels: 'paper' (undetermined = normal) and/or 'strict' (undetermined left out); repeat for both."),
 ) -> None:
     """Score every spot of each SECTION and write NAME.scored.h5ad, NAME.map.png, NAME.flagged.geojson
     (and NAME.metrics.json when labels exist) into --out.
@@ -36,14 +36,14 @@ def score(
         raise InputError(f"--fdr must be between 0 and 1, got {fdr}")
     trained = tl.TissueModel.load(model)
     adatas = read_sections(sections, labels_dir=labels_dir)
-    scored, records = score_sections(adatas, trained, out_dir=out, fdr=fdr, protocol=protocol)
+    scored, records = score_sections(adatas, trained, out_dir=out, fdr=fdr, protocols=protocol)
     rows = []
     for ad in scored:
         flagged = int((ad.obs["tissue_mib_label"] == "anomalous").sum())
         rows.append({"section": section_name(ad), "spots": ad.n_obs, "flagged": flagged, "max_score": float(ad.obs["tissue_mib_score"].max())})
     echo_table(rows, ["section", "spots", "flagged", "max_score"], title=f"scored with {model} at BH q <= {fdr}")
     if records:
-        cols = ["section", "auroc", "auroc_ci", "ap", "prevalence", "f1_oracle", "f1_calibrated", "n_flagged", "n_spots"]
+        cols = ["section", "protocol", "auroc", "auroc_ci", "ap", "prevalence", "f1_oracle", "f1_calibrated", "n_flagged", "n_spots"]
         echo_table(records, cols, title="metrics (f1_oracle flags exactly as many spots as are anomalous: an oracle; compare prevalence)")
     typer.echo(f"outputs in {out}")
 
