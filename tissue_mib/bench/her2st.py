@@ -52,10 +52,14 @@ def run(
     out: Path,
     targets: list[str] | None = None,
     epochs: int = 20,
+    config: dict | None = None,
     device: str = "auto",
     seed: int = 0,
 ) -> list[dict]:
-    """Run both parts; write `out/her2st_results.json`, maps, ROC curves and models. Returns the records."""
+    """Run both parts; write `out/her2st_results.json`, maps, ROC curves and models. Returns the records.
+
+    `config`: a `tl.fit` preset applied to every model (e.g. a lighter histology encoder).
+    """
     from tissue_mib import io, metrics, pl, pp, tl
     from tissue_mib.bench.reference import knn_pca_scores
     from tissue_mib.pipeline import score_sections
@@ -74,7 +78,8 @@ def run(
     for target in targets:
         patient = target[0]
         train = [_healthy(read[s]) for s in names if s[0] != patient]
-        model = tl.fit(train, method="gene-svdd", modalities=("genes",), epochs=epochs, device=device, seed=seed)
+        model = tl.fit(train, method="gene-svdd", modalities=("genes",), config=config, epochs=epochs, device=device,
+                       seed=seed)  # fmt: skip
         model.save(out / "models" / f"gene-svdd-not-{patient}")
         scored, recs = score_sections([read[target]], model, out_dir=out / "scored" / "genes", protocols=PROTOCOLS,
                                       method_label="gene-svdd")  # fmt: skip
@@ -100,7 +105,7 @@ def run(
     if multimodal:
         train = [_healthy(read[s]) for s in IMAGE_SECTIONS]
         for method in multimodal:
-            model = tl.fit(train, method=method, epochs=epochs, device=device, seed=seed)
+            model = tl.fit(train, method=method, config=config, epochs=epochs, device=device, seed=seed)
             model.save(out / "models" / f"{method}-genes+histology")
             scored, recs = score_sections([read["A1"]], model, out_dir=out / "scored" / method, protocols=PROTOCOLS,
                                           method_label=method)  # fmt: skip

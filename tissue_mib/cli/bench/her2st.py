@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from tissue_mib.cli._common import echo_table
+from tissue_mib.cli._common import echo_table, load_config
 
 DEFAULT_METHODS = "gene-svdd,omib,ibma,e-mib,l-mib,c-mib,concat-svdd,histo-svdd"
 
@@ -18,6 +18,7 @@ def her2st(
     targets: str | None = typer.Option(None, "--targets", help="Comma-separated sections to score on genes (default A1,B1,C1,D1,E1,F1,G2,H1)."),
     out: Path = typer.Option(Path("runs/her2st"), "--out", "-o", help="Results JSON, ROC curves, maps and models."),
     epochs: int = typer.Option(20, "--epochs"),
+    config: Path | None = typer.Option(None, "--config", "-c", help="A tl.fit preset (YAML) for every model, e.g. a lighter histology encoder."),
     device: str = typer.Option("auto", "--device"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
@@ -40,6 +41,7 @@ def her2st(
         targets=[t for t in targets.split(",") if t] if targets else None,
         out=out,
         epochs=epochs,
+        config=load_config(config) or None,
         device=device,
         seed=seed,
     )
