@@ -15,7 +15,7 @@ CANCER = [f"SYN-BC-{c}" for c in "ABCD"]
 
 # Light setting for a 2-core CPU (the default) and the paper-sized one (--full).
 SETTINGS = {
-    False: {"modalities": {"histology": {"encoder": "small-cnn"}}, "epochs": 8, "params": {"omib": {"mine_steps": 500}}},
+    False: {"modalities": {"histology": {"encoder": "small-cnn"}}, "epochs": 8, "params": {}},
     True: {"modalities": {"histology": {"encoder": "resnet18", "stem": "cifar"}}, "epochs": 50, "params": {}},
 }
 
