@@ -15,8 +15,8 @@ CANCER = [f"SYN-BC-{c}" for c in "ABCD"]
 
 # Light setting for a 2-core CPU (the default) and the paper-sized one (--full).
 SETTINGS = {
-    False: {"modalities": {"histology": {"encoder": "small-cnn"}}, "epochs": 8, "params": {}},
-    True: {"modalities": {"histology": {"encoder": "resnet18", "stem": "cifar"}}, "epochs": 50, "params": {}},
+    False: {"modalities": {"histology": {"encoder": "small-cnn"}}, "epochs": 8},
+    True: {"modalities": {"histology": {"encoder": "resnet18", "stem": "cifar"}}, "epochs": 50},
 }
 
 
@@ -41,7 +41,7 @@ def run_demo(*, out: Path, full: bool, methods: list[str], epochs: int | None, d
         model = tl.fit(
             normal,
             method=method,
-            config={"modalities": setting["modalities"], "params": setting["params"].get(method, {})},
+            config={"modalities": setting["modalities"]},
             epochs=epochs or setting["epochs"],
             device=device,
             seed=seed,
