@@ -24,11 +24,12 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float]:
 
 
 def fmt_mean_sd(values: Sequence[float]) -> str:
-    """'0.812 ± 0.004' (or '0.812' for one value, '—' for none)."""
+    """'0.812 ± 0.004' over the finite values (or '0.812' for one, '—' for none)."""
     m, s = mean_sd(values)
     if not math.isfinite(m):
         return "—"
-    return f"{m:.3f}" if len(values) == 1 else f"{m:.3f} ± {s:.3f}"
+    n_finite = sum(1 for v in values if v is not None and math.isfinite(v))
+    return f"{m:.3f}" if n_finite == 1 else f"{m:.3f} ± {s:.3f}"
 
 
 def markdown_table(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
