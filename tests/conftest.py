@@ -15,12 +15,14 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread():
-    """Tests use tiny tensors, for which one thread is fastest (thread start-up dominates)."""
+    """Tests use tiny tensors and arrays, for which one thread (torch and BLAS) is fastest."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     old = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(1):
+        yield
     torch.set_num_threads(old)
 
 

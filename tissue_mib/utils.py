@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import yaml
+
+from tissue_mib.errors import InputError
 
 
 @contextlib.contextmanager
@@ -47,3 +50,17 @@ def seed_everything(seed: int) -> np.random.Generator:
     except ImportError:  # pragma: no cover
         pass
     return np.random.default_rng(seed)
+
+
+def read_yaml_mapping(path: str | os.PathLike, *, what: str) -> dict:
+    """Read a YAML file that must hold a mapping; InputError naming the file (`what` says what it is)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: {what} must be a mapping, got {type(data).__name__}")
+    return data

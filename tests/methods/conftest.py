@@ -82,13 +82,3 @@ def tiny():
     """This module's helpers: tiny_data, modality_specs, TASK, params_for, train_config."""
     return sys.modules[__name__]
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids waiting on busy cores (CI shares them)."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-import torch
 
 
 def make_section(lib: str, *, side: int = 10, n_genes: int = 30, image: bool = True, seed: int = 0,
@@ -70,11 +69,3 @@ def _private_cache(tmp_path_factory):
         mp.setenv("TISSUE_MIB_CACHE_DIR", str(tmp_path_factory.mktemp("prep-cache")))
         yield
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors gain nothing from threads; on a shared, loaded CPU extra threads cost 10x."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)

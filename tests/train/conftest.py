@@ -104,11 +104,3 @@ def tiny():
     """The `TinyMethod` class."""
     return TinyMethod
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors gain nothing from threads; on a shared, loaded CPU extra threads cost 10x."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)

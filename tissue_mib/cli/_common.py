@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 import typer
-import yaml
 
 from tissue_mib.errors import InputError
+from tissue_mib.utils import read_yaml_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -29,17 +29,7 @@ def read_sections(specs: list[str], *, labels_dir: Path | None = None) -> list:
 
 def load_config(path: Path | None) -> dict:
     """Load a YAML preset (`configs/<method>.yaml`); {} when no path is given."""
-    if path is None:
-        return {}
-    if not path.is_file():
-        raise InputError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise InputError(f"config file {path} is not valid YAML: {str(err).splitlines()[0]}") from err
-    if not isinstance(data, dict):
-        raise InputError(f"config file {path} must hold a mapping of options, got {type(data).__name__}")
-    return data
+    return {} if path is None else read_yaml_mapping(path, what="config file")
 
 
 def echo_table(rows: list[dict], columns: list[str], *, title: str | None = None) -> None:

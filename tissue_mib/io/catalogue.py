@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from tissue_mib.errors import InputError
+from tissue_mib.utils import read_yaml_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +81,7 @@ class Catalogue:
             self._load(Path(file))
 
     def _load(self, file: Path) -> None:
-        if not file.is_file():
-            raise InputError(f"{file}: catalogue file not found")
-        try:
-            doc = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{file}: not valid YAML ({' '.join(str(exc).split())})") from None
-        if not isinstance(doc, dict):
-            raise InputError(f"{file}: a catalogue is a mapping with 'sections' (and optional 'roots')")
+        doc = read_yaml_mapping(file, what="catalogue file")
         base = file.parent
         roots = {}
         for key, spec in (doc.get("roots") or {}).items():
