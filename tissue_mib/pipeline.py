@@ -20,9 +20,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from tissue_mib.utils import atomic_write
+from tissue_mib.utils import atomic_write, plain
 
 logger = logging.getLogger(__name__)
 
@@ -79,15 +77,5 @@ def score_sections(
         section_records = [r for r in records if r["section"] == name]
         if section_records:
             with atomic_write(out_dir / f"{name}.metrics.json") as tmp:
-                tmp.write_text(json.dumps(_jsonable(section_records), indent=2))
+                tmp.write_text(json.dumps(plain(section_records), indent=2))
     return scored, records
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj

@@ -64,3 +64,16 @@ def read_yaml_mapping(path: str | os.PathLike, *, what: str) -> dict:
     if not isinstance(data, dict):
         raise InputError(f"{path}: {what} must be a mapping, got {type(data).__name__}")
     return data
+
+
+def plain(value):
+    """Tuples -> lists, numpy scalars/arrays -> Python values, keys -> str, recursively (JSON/YAML-safe)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

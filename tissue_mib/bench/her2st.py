@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from tissue_mib.errors import InputError
-from tissue_mib.utils import atomic_write
+from tissue_mib.utils import atomic_write, plain
 
 logger = logging.getLogger(__name__)
 
@@ -116,13 +116,5 @@ def run(
 
     pl.roc_curves(curves, title="her2st, paper protocol", out=out / "her2st_roc.png")
     with atomic_write(out / "her2st_results.json") as tmp:
-        tmp.write_text(json.dumps(records, indent=2, default=_default))
+        tmp.write_text(json.dumps(plain(records), indent=2))
     return records
-
-
-def _default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(type(obj).__name__)

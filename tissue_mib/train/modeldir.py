@@ -34,6 +34,7 @@ from safetensors.torch import load_file, save_file
 
 from tissue_mib import __version__
 from tissue_mib.errors import InputError
+from tissue_mib.utils import plain
 from tissue_mib.train.config import TrainConfig
 from tissue_mib.train.history import History
 
@@ -101,18 +102,18 @@ class ModelDir:
         save_file(tensors, folder / "weights.safetensors", metadata={"method": str(self.method.name)})
         config = {
             "tissue_mib_version": __version__,
-            "method": _plain(self.method.config()),
-            "train": _plain(self.train_config.to_dict()),
-            "prep": _plain(self.prep),
+            "method": plain(self.method.config()),
+            "train": plain(self.train_config.to_dict()),
+            "prep": plain(self.prep),
             "panel_hash": str(self.panel["hash"]),
             "weights_sha256": _sha256(folder / "weights.safetensors"),
-            "meta": _plain(self.meta),
+            "meta": plain(self.meta),
         }
         (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        (folder / "panel.json").write_text(json.dumps(_plain(self.panel), indent=1))
-        (folder / "history.json").write_text(json.dumps(_plain(self.history.to_dict()), indent=1))
+        (folder / "panel.json").write_text(json.dumps(plain(self.panel), indent=1))
+        (folder / "history.json").write_text(json.dumps(plain(self.history.to_dict()), indent=1))
         np.save(folder / "calibration.npy", np.asarray(self.calibration, dtype=np.float64))
-        (folder / "holdout.json").write_text(json.dumps(_plain(self.holdout)))
+        (folder / "holdout.json").write_text(json.dumps(plain(self.holdout)))
 
     @classmethod
     def load(cls, path: str | Path, *, method: str | None = None, panel_hash: str | None = None) -> ModelDir:
@@ -179,16 +180,3 @@ def _sha256(file: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _plain(value):
-    """Tuples -> lists, numpy scalars/arrays -> Python values, recursively (YAML/JSON-safe)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
