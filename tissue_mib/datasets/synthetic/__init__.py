@@ -4,15 +4,17 @@
 (10x h5, positions, scale factors, hires/lowres PNG, full-resolution pyramidal TIFF, truth.csv)
 plus `<NAME>.h5ad` read back through `tissue_mib.io.read` with `obs['domain']` and
 `obs['anomaly_kind']` (normal, genes, histology, both). `generate_section` builds one in
-memory. See docs/synthetic-cohort.md.
+memory; `write_section(out, "SYN-NB-I")` writes an extra healthy section the cohort does
+not hold (healthy tissue a model never saw). See docs/synthetic-cohort.md.
 """
 
-from tissue_mib.datasets.synthetic.cohort import is_complete, read_manifest, small_cohort, summary_table, write_cohort
+from tissue_mib.datasets.synthetic.cohort import is_complete, read_manifest, small_cohort, summary_table, write_cohort, write_section
 from tissue_mib.datasets.synthetic.config import (
     ANOMALY_KINDS,
     CANCER_SECTIONS,
     DEFAULT_ANOMALY_FRACTIONS,
     DOMAINS,
+    EXTRA_NORMAL_SECTIONS,
     FULL,
     NORMAL_SECTIONS,
     SECTION_NAMES,
@@ -26,6 +28,7 @@ __all__ = [
     "CANCER_SECTIONS",
     "DEFAULT_ANOMALY_FRACTIONS",
     "DOMAINS",
+    "EXTRA_NORMAL_SECTIONS",
     "FULL",
     "NORMAL_SECTIONS",
     "SECTION_NAMES",
@@ -38,4 +41,5 @@ __all__ = [
     "small_cohort",
     "summary_table",
     "write_cohort",
+    "write_section",
 ]

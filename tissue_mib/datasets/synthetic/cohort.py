@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from tissue_mib.datasets.synthetic.config import CANCER_SECTIONS, DEFAULT_ANOMALY_FRACTIONS, SECTION_NAMES
+from tissue_mib.datasets.synthetic.config import (
+    CANCER_SECTIONS,
+    DEFAULT_ANOMALY_FRACTIONS,
+    EXTRA_NORMAL_SECTIONS,
+    SECTION_NAMES,
+)
 from tissue_mib.datasets.synthetic.section import SyntheticSection, check_fraction, generate_section
 from tissue_mib.datasets.synthetic.writer import write_section_folder
 from tissue_mib.errors import InputError
@@ -102,6 +107,21 @@ def write_cohort(
         tmp.write_text(json.dumps(manifest, indent=2))
     logger.info("wrote the synthetic cohort (%s, seed %d) to %s", manifest["size"], seed, out)
     return [out / f"{name}.h5ad" for name in SECTION_NAMES]
+
+
+def write_section(out: str | os.PathLike, name: str = "SYN-NB-I", *, small: bool = False, seed: int = 0) -> Path:
+    """Write one extra healthy section (SYN-NB-I..P) of the cohort with this size and seed to `out`.
+
+    Same generator, gene space and kind of batch effects as SYN-NB-A..H, its own random stream
+    (layout, counts, image): healthy tissue a model trained on the cohort never saw, e.g. to
+    check that its p-values are uniform. Returns the `.h5ad` path; `out/<name>/` is the folder.
+    """
+    if name not in EXTRA_NORMAL_SECTIONS:
+        raise InputError(f"write_section: {name!r} is not an extra healthy section; use one of {', '.join(EXTRA_NORMAL_SECTIONS)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_section(out, name, small, seed, 0.0)
+    return out / f"{name}.h5ad"
 
 
 def read_manifest(out: str | os.PathLike) -> dict:

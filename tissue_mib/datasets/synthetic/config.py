@@ -7,6 +7,9 @@ from dataclasses import dataclass
 NORMAL_SECTIONS = tuple(f"SYN-NB-{c}" for c in "ABCDEFGH")
 CANCER_SECTIONS = tuple(f"SYN-BC-{c}" for c in "ABCD")
 SECTION_NAMES = NORMAL_SECTIONS + CANCER_SECTIONS
+# Further healthy sections that `write_cohort` does not write (`write_section` does): tissue a
+# model never saw, to check its calibration. Their seeds follow those of SECTION_NAMES.
+EXTRA_NORMAL_SECTIONS = tuple(f"SYN-NB-{c}" for c in "IJKLMNOP")
 
 # Tumour share of the papers' test sections BC-A..D (her2st A1, B1, C1, D1).
 DEFAULT_ANOMALY_FRACTIONS = dict(zip(CANCER_SECTIONS, (0.876, 0.214, 0.722, 0.454)))

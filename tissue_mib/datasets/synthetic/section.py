@@ -14,6 +14,7 @@ from tissue_mib.datasets.synthetic.config import (
     CANCER_SECTIONS,
     DEFAULT_ANOMALY_FRACTIONS,
     DOMAINS,
+    EXTRA_NORMAL_SECTIONS,
     SECTION_NAMES,
     CohortConfig,
     config_for,
@@ -57,7 +58,7 @@ def barcodes(n: int) -> np.ndarray:
 
 def section_seeds(seed: int, name: str) -> list[np.random.Generator]:
     """Independent generators (layout, genes, image) for section `name`; they do not depend on other sections."""
-    children = np.random.SeedSequence([seed, 1 + SECTION_NAMES.index(name)]).spawn(3)
+    children = np.random.SeedSequence([seed, 1 + (SECTION_NAMES + EXTRA_NORMAL_SECTIONS).index(name)]).spawn(3)
     return [np.random.default_rng(s) for s in children]
 
 
@@ -81,14 +82,14 @@ def generate_section(
     seed: int = 0,
     anomaly_fraction: float | None = None,
 ) -> SyntheticSection:
-    """Generate section `name` (one of SYN-NB-A..H, SYN-BC-A..D) in memory.
+    """Generate section `name` (one of SYN-NB-A..H, SYN-BC-A..D, or an extra healthy SYN-NB-I..P) in memory.
 
     `anomaly_fraction`: share of in-tissue spots that are anomalous (default: 0 for SYN-NB,
     0.876, 0.214, 0.722, 0.454 for SYN-BC-A..D). Same name, size, seed and fraction give the
     same section; the gene space depends on the seed and size only.
     """
-    if name not in SECTION_NAMES:
-        raise InputError(f"unknown synthetic section {name!r}; known: {', '.join(SECTION_NAMES)}")
+    if name not in SECTION_NAMES + EXTRA_NORMAL_SECTIONS:
+        raise InputError(f"unknown synthetic section {name!r}; known: {', '.join(SECTION_NAMES + EXTRA_NORMAL_SECTIONS)}")
     config = config_for(small)
     fraction = check_fraction(name, DEFAULT_ANOMALY_FRACTIONS.get(name, 0.0) if anomaly_fraction is None else anomaly_fraction)
     programmes = cohort_programmes(seed, config)
