@@ -1,12 +1,18 @@
 """`bench sim --quick` and `bench mfeat --quick` end to end through the CLI (typer's CliRunner)."""
 
 import json
+import logging
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
+from tissue_mib.bench.run import Cell, Eta
+from tissue_mib.bench.sim import ROWS, SimConfig
+from tissue_mib.cli.bench._grid import CELLS_FAILED
 from tissue_mib.cli.main import _app
 from tissue_mib.errors import InputError
+from tissue_mib.methods import METHODS
 
 runner = CliRunner()
 
@@ -58,6 +64,84 @@ def test_bad_options_are_input_errors(shared_data):
     assert isinstance(res.exception, InputError) and "view sets" in str(res.exception)
     res = runner.invoke(_app, ["bench", "sim", "--quick", "--seeds", "a,b"])
     assert isinstance(res.exception, InputError) and "--seeds" in str(res.exception)
+
+
+def _nan_loss(cls, monkeypatch):
+    """Make every training step of method class `cls` return a NaN loss (the loop raises FloatingPointError)."""
+    original = cls.training_loss
+
+    def nan_loss(self, batch, phase):
+        terms = original(self, batch, phase)
+        return {**terms, "loss": terms["loss"] * torch.tensor(float("nan"))}
+
+    monkeypatch.setattr(cls, "training_loss", nan_loss)
+
+
+def test_bench_sim_records_a_failing_cell_and_goes_on(tmp_path, monkeypatch):
+    _nan_loss(METHODS.get("ibma"), monkeypatch)
+    out = tmp_path / "sim"
+    res = runner.invoke(_app, ["-q", "bench", "sim", "--quick", "--methods", "ibma,concat", "--seeds", "0,1", "--no-sweep",
+                               "--out", str(out)])
+    assert res.exit_code == CELLS_FAILED, res.output
+    assert "SIM-I ibma seed 0: FloatingPointError: non-finite loss" in res.output
+    result = json.loads((out / "sim_results.json").read_text())
+    by_row = {(r["row"], r["seed"]): r for r in result["records"]}
+    assert by_row[("ibma", 0)]["status"] == "failed" and by_row[("ibma", 0)]["accuracy"] is None
+    assert by_row[("ibma", 1)]["error"].startswith("FloatingPointError: non-finite loss in phase")
+    assert by_row[("concat", 0)]["status"] == by_row[("concat", 1)]["status"] == "ok"  # the grid went on
+    assert [f["cell"] for f in result["failures"]] == ["SIM-I ibma seed 0", "SIM-I ibma seed 1"]
+    table = {r["method"]: r["SIM-I"] for r in result["table"]}
+    assert table["ibma"] == "— (2 of 2 failed)" and "failed" not in table["concat"]
+    assert "| ibma | — (2 of 2 failed) |" in (out / "sim_table.md").read_text()
+
+
+def test_bench_mfeat_records_a_failing_cell_and_goes_on(tmp_path, shared_data, monkeypatch):
+    _nan_loss(METHODS.get("concat"), monkeypatch)  # concat and concat-svdd (a subclass)
+    out = tmp_path / "mfeat"
+    res = runner.invoke(_app, ["-q", "bench", "mfeat", "--quick", "--data", str(shared_data / "uci-mfeat"),
+                               "--methods", "concat,single", "--out", str(out)])
+    assert res.exit_code == CELLS_FAILED, res.output
+    result = json.loads((out / "mfeat_results.json").read_text())
+    assert [f["cell"] for f in result["failures"]] == ["mfeat fou+fac concat seed 0", "mfeat fou+fac concat seed 0 normal 0"]
+    assert all(r["status"] == "ok" for r in result["classification"] + result["anomaly"] if r["row"] != "concat")
+    table = {r["method"]: r for r in result["table"]}
+    assert table["concat"]["acc fou+fac"] == "— (1 of 1 failed)" and table["concat"]["AUROC fou+fac"] == "— (1 of 1 failed)"
+    assert table["fac alone"]["acc fou+fac"] != "—"
+
+
+def test_bad_input_exits_before_any_cell(monkeypatch):
+    calls = []
+    monkeypatch.setattr("tissue_mib.bench.sim.fit_predict", lambda *a, **k: calls.append(a))
+    for args, what in ((["--epochs", "0"], "'epochs'"), (["--datasets", "I,IV"], "'IV'"), (["--n", "5"], "n=5"),
+                       (["--device", "tpu"], "tpu")):
+        res = runner.invoke(_app, ["bench", "sim", "--quick", *args])
+        assert isinstance(res.exception, InputError) and what in str(res.exception), (args, res.output)
+    assert calls == []
+
+
+def test_bench_sim_defaults_are_the_papers_setting(monkeypatch):
+    seen = {}
+
+    def fake_run_sim(cfg, *, out, sweep):
+        seen["cfg"], seen["sweep"] = cfg, sweep
+        return {"table": [], "failures": [], "seconds": 0.0}
+
+    monkeypatch.setattr("tissue_mib.bench.sim.run_sim", fake_run_sim)
+    res = runner.invoke(_app, ["bench", "sim", "--no-sweep"])
+    assert res.exit_code == 0, res.output
+    cfg = seen["cfg"]
+    assert (cfg.n, cfg.datasets, cfg.seeds, cfg.rows, cfg.scale) == (10_000, ("I", "II", "III"), (0, 1, 2), ROWS, 1.0)
+    assert (cfg.cell.epochs, cfg.cell.lr, cfg.cell.weight_decay, cfg.latent_dim) == (100, 1e-4, 0.0, 256)
+    assert SimConfig().cell == Cell(epochs=100, lr=1e-4)
+
+
+def test_eta_logs_an_estimate_after_the_first_cell_then_every_pass(caplog):
+    caplog.set_level(logging.INFO, logger="tissue_mib.bench.run")
+    eta = Eta("grid", 5, every=2)
+    for _ in range(5):
+        eta.step()
+    lines = [r.getMessage() for r in caplog.records if "left (estimate)" in r.getMessage()]
+    assert [line.split(" cells")[0] for line in lines] == ["grid: 1 of 5", "grid: 2 of 5", "grid: 4 of 5"]
 
 
 @pytest.mark.parametrize("name", ["emotion", "sentiment", "cxr"])

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from tissue_mib.bench.metrics import accuracy
-from tissue_mib.bench.report import bar_plot, fmt_mean_sd, markdown_table, mean_sd, save_figure, write_json, write_text
-from tissue_mib.bench.run import Cell, encoder_spec, fit_predict
+from tissue_mib.bench.report import bar_plot, failed_note, fmt_mean_sd, markdown_table, mean_sd, save_figure, write_json, write_text
+from tissue_mib.bench.run import Cell, Eta, encoder_spec, failures, fit_predict, guarded
 from tissue_mib.datasets.mfeat import MFEAT_VIEWS, load_mfeat
 from tissue_mib.errors import InputError
 from tissue_mib.metrics import auroc
@@ -77,15 +77,20 @@ def _params(method: str, views: tuple[str, ...], cfg: MfeatConfig) -> dict:
     return params
 
 
-def _cell(metric: str, score, method: str, **kw) -> dict:
-    """Fit and predict one cell; `{metric: score(pred)}`. A method that refuses the data
-    (InputError, e.g. OMIB's beta bounds from MINE) gets a NaN metric and its `error`."""
-    try:
+def _cell(label: str, metric: str, score, method: str, **kw) -> dict:
+    """Fit and predict one cell: status 'ok', `{metric: score(pred)}` and seconds; a cell that
+    raises (e.g. OMIB's beta bounds from MINE, a non-finite loss) gets status 'failed', a NaN
+    metric and its error line, and the grid goes on."""
+
+    def run():
         pred, _, sec = fit_predict(method, **kw)
-    except InputError as err:
-        logger.warning("mfeat: %s failed: %s", method, err)
-        return {metric: float("nan"), "error": str(err)}
-    return {metric: score(pred), "seconds": round(sec, 2)}
+        return score(pred), sec
+
+    out, error = guarded(label, run)
+    if error is not None:
+        return {"status": "failed", "cell": label, "error": error, metric: float("nan")}
+    logger.info("%s: %s %.3f", label, metric, out[0])
+    return {"status": "ok", metric: out[0], "seconds": round(out[1], 2)}
 
 
 def _data(d, views, rows, y):
@@ -102,11 +107,17 @@ def run_mfeat(root: str | Path, cfg: MfeatConfig, *, out: str | Path | None = No
         raise InputError(f"mfeat view sets must hold 2 or 3 of {sorted(MFEAT_VIEWS)} (option views), got {cfg.view_sets}")
     if any(not 0 <= d <= 9 for d in cfg.normal_digits):
         raise InputError(f"normal digits must be in 0..9 (option normal-digits), got {cfg.normal_digits}")
+    if not cfg.seeds:
+        raise InputError("bench mfeat needs at least one seed (option seeds)")
+    unknown = sorted(set(cfg.methods) - {*FUSION_METHODS, "single"})
+    if unknown:
+        raise InputError(f"unknown bench mfeat method(s) {unknown} (option methods); choose from {[*FUSION_METHODS, 'single']}")
     start = time.perf_counter()
     all_views = tuple(dict.fromkeys(v for vs in cfg.view_sets for v in vs))
     d = load_mfeat(root, views=all_views)
     n_jobs = sum(len(_rows(cfg, vs)) for vs in cfg.view_sets) * len(cfg.seeds) * (1 + len(cfg.normal_digits))
     bar = progress_bar(desc="bench mfeat", total=n_jobs)
+    eta = Eta("bench mfeat", n_jobs, every=1 + len(cfg.normal_digits))
     cls_records, svdd_records = [], []
     for views in cfg.view_sets:
         tag = "+".join(views)
@@ -114,46 +125,50 @@ def run_mfeat(root: str | Path, cfg: MfeatConfig, *, out: str | Path | None = No
             for row, method, used in _rows(cfg, views):
                 specs = {v: encoder_spec(d.views[v]) for v in used}
                 rec = {"views": tag, "row": row, "seed": seed}
-                rec.update(_cell("accuracy", lambda p: accuracy(d.y[d.test], p["probs"]), method, modalities=specs,
+                rec.update(_cell(f"mfeat {tag} {row} seed {seed}", "accuracy", lambda p: accuracy(d.y[d.test], p["probs"]), method, modalities=specs,
                                  task={"kind": "multiclass", "n_classes": 10},
                                  train=_data(d, used, d.train, d.y[d.train]), test=_data(d, used, d.test, d.y[d.test]),
                                  cell=cfg.cell, seed=seed, params=_params(method, used, cfg)))
                 cls_records.append(rec)
-                logger.info("mfeat %s %s seed %d: accuracy %.3f", tag, row, seed, rec["accuracy"])
                 bar.update()
+                eta.step()
                 for digit in cfg.normal_digits:
                     normal = d.train[d.y[d.train] == digit]
                     rec = {"views": tag, "row": row, "seed": seed, "normal_digit": digit}
-                    rec.update(_cell("auroc", lambda p, digit=digit: auroc(d.y[d.test] != digit, p["score"]),
+                    rec.update(_cell(f"mfeat {tag} {row} seed {seed} normal {digit}", "auroc", lambda p, digit=digit: auroc(d.y[d.test] != digit, p["score"]),
                                      SVDD_NAMES.get(method, method), modalities=specs, task={"kind": "svdd"},
                                      train=_data(d, used, normal, None), test=_data(d, used, d.test, None),
                                      cell=cfg.svdd_cell, seed=seed, params=_params(method, used, cfg)))
                     svdd_records.append(rec)
-                    logger.info("mfeat %s %s seed %d normal %d: AUROC %.3f", tag, row, seed, digit, rec["auroc"])
                     bar.update()
+                    eta.step()
     bar.close()
     result = {"benchmark": "mfeat", "config": asdict(cfg), "split": {"train": int(d.train.size), "test": int(d.test.size)},
               "classification": cls_records, "anomaly": svdd_records, "table": summarise(cls_records, svdd_records, cfg),
-              "seconds": round(time.perf_counter() - start, 1)}
+              "failures": failures(cls_records + svdd_records), "seconds": round(time.perf_counter() - start, 1)}
     if out is not None:
         write_outputs(result, cfg, Path(out))
     return result
 
 
 def summarise(cls_records: list[dict], svdd_records: list[dict], cfg: MfeatConfig) -> list[dict]:
-    """One row per method: accuracy and AUROC (mean ± sd over seeds; AUROC averaged over normal digits first)."""
+    """One row per method: accuracy and AUROC (mean ± sd over seeds; AUROC averaged over
+    normal digits first), with "(k of n failed)" where cells failed."""
     rows = []
     names = list(dict.fromkeys(r["row"] for r in cls_records))
     tags = ["+".join(vs) for vs in cfg.view_sets]
     for name in names:
         line = {"method": name}
         for tag in tags:
-            acc = [r["accuracy"] for r in cls_records if r["views"] == tag and r["row"] == name]
-            if not acc:
+            cls = [r for r in cls_records if r["views"] == tag and r["row"] == name]
+            if not cls:
                 continue
-            per_seed = [float(np.mean([r["auroc"] for r in svdd_records if r["views"] == tag and r["row"] == name
-                                       and r["seed"] == s])) for s in cfg.seeds]
-            line[f"acc {tag}"], line[f"AUROC {tag}"] = fmt_mean_sd(acc), fmt_mean_sd(per_seed)
+            acc = [r["accuracy"] for r in cls]
+            svdd = [r for r in svdd_records if r["views"] == tag and r["row"] == name]
+            # a seed with a failed normal digit has a NaN mean and is left out of mean ± sd
+            per_seed = [float(np.mean([r["auroc"] for r in svdd if r["seed"] == s])) for s in cfg.seeds]
+            line[f"acc {tag}"] = fmt_mean_sd(acc) + failed_note(cls)
+            line[f"AUROC {tag}"] = fmt_mean_sd(per_seed) + failed_note(svdd)
             line[f"acc {tag} mean"] = mean_sd(acc)[0]
             line[f"AUROC {tag} mean"] = mean_sd(per_seed)[0]
         rows.append(line)

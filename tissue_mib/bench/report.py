@@ -32,6 +32,12 @@ def fmt_mean_sd(values: Sequence[float]) -> str:
     return f"{m:.3f}" if n_finite == 1 else f"{m:.3f} ± {s:.3f}"
 
 
+def failed_note(cells: Sequence[Mapping]) -> str:
+    """' (k of n failed)' for benchmark records with status 'failed' among `cells`; '' when none."""
+    n_failed = sum(r.get("status") == "failed" for r in cells)
+    return f" ({n_failed} of {len(cells)} failed)" if n_failed else ""
+
+
 def markdown_table(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
     """A GitHub markdown table of `rows` (floats to 3 decimals, missing cells empty)."""
 

@@ -2,7 +2,8 @@
 
 No training loop here: `tissue_mib.train.fit` and `tissue_mib.train.predict` do the work,
 `tissue_mib.methods.build_method` builds the model. This module only picks encoder specs
-for array shapes and assembles the options.
+for array shapes, assembles the options, keeps one failing cell from ending a grid
+(`guarded`) and estimates how long a grid has left (`Eta`).
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from tissue_mib.errors import InputError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def encoder_spec(x: np.ndarray, *, sequence_encoder: str = "conv1d") -> dict:
@@ -42,6 +45,17 @@ class Cell:
     weight_decay: float = 0.0
     batch_size: int = 128
     device: str = "auto"
+
+    def __post_init__(self):
+        from tissue_mib.train.device import resolve_device
+
+        for name, low in (("epochs", 1), ("warmup_epochs", 1), ("batch_size", 1)):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < low):
+                raise InputError(f"training option '{name}' must be an integer >= {low}, got {value!r}")
+        if not (self.lr > 0 and self.weight_decay >= 0):
+            raise InputError(f"training options need lr > 0 and weight_decay >= 0, got {self.lr} and {self.weight_decay}")
+        resolve_device(self.device)
 
     def train_config(self, phases: tuple[str, ...], *, seed: int):
         from tissue_mib.train import TrainConfig
@@ -75,3 +89,44 @@ def fit_predict(method: str, *, modalities: Mapping[str, dict], task: Mapping, t
     seconds = time.perf_counter() - start
     logger.info("%s (seed %d): trained and predicted in %.1f s", method, seed, seconds)
     return out, model, seconds
+
+
+def guarded(label: str, fn: Callable[[], T]) -> tuple[T | None, str | None]:
+    """`(fn(), None)`, or `(None, "ErrorType: first line")` when `fn` raises: a benchmark
+    records a failing cell (e.g. a non-finite loss) and goes on with the rest of its grid.
+    Options and data are checked before a grid starts, so bad input never gets here."""
+    try:
+        return fn(), None
+    except Exception as err:  # noqa: BLE001 - any failure of one cell is recorded, not fatal to the grid
+        text = str(err).strip()
+        line = f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+        logger.warning("%s failed: %s", label, line)
+        return None, line
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+class Eta:
+    """Logs the time a grid of `total` cells has left: after the first cell and after every
+    `every` cells (elapsed time per finished cell times the cells left; cells differ, so
+    it is a rough guide that sharpens as the grid goes on)."""
+
+    def __init__(self, name: str, total: int, *, every: int = 1):
+        self.name, self.total, self.every = name, total, max(1, every)
+        self.done = 0
+        self.start = time.perf_counter()
+
+    def step(self) -> None:
+        """Count one finished (or failed) cell; log the estimate when due."""
+        self.done += 1
+        if self.done < self.total and (self.done == 1 or self.done % self.every == 0):
+            elapsed = time.perf_counter() - self.start
+            logger.info("%s: %d of %d cells in %s; about %s left (estimate)", self.name, self.done, self.total,
+                        _duration(elapsed), _duration(elapsed / self.done * (self.total - self.done)))
+
+
+def failures(records: list[dict]) -> list[dict]:
+    """The failed cells of benchmark `records` as {"cell": label, "error": line}."""
+    return [{"cell": r["cell"], "error": r["error"]} for r in records if r.get("status") == "failed"]

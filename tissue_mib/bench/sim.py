@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from tissue_mib.bench.metrics import accuracy
-from tissue_mib.bench.report import bar_plot, fmt_mean_sd, markdown_table, mean_sd, save_figure, write_json, write_text
-from tissue_mib.bench.run import Cell, fit_predict
-from tissue_mib.datasets.sim import make_sim
+from tissue_mib.bench.report import bar_plot, failed_note, fmt_mean_sd, markdown_table, mean_sd, save_figure, write_json, write_text
+from tissue_mib.bench.run import Cell, Eta, failures, fit_predict, guarded
+from tissue_mib.datasets.sim import make_sim, sim_layout
 from tissue_mib.errors import InputError
 from tissue_mib.settings import progress, progress_bar
 
@@ -98,11 +98,31 @@ def _fit_accuracy(method, arrays, params, data, cfg: SimConfig, seed: int) -> tu
     return accuracy(data.y[data.test], out["probs"]), model, seconds
 
 
-def run_table(cfg: SimConfig) -> list[dict]:
-    """Accuracy records: one per (data set, row, seed)."""
+def check(cfg: SimConfig) -> None:
+    """Refuse bad options before any training (InputError), so a grid fails only on cells."""
     unknown = [r for r in cfg.rows if r not in ROWS]
     if unknown:
         raise InputError(f"unknown bench sim row(s) {unknown} (option methods); choose from {list(ROWS)}")
+    for ds in dict.fromkeys((*cfg.datasets, cfg.sweep_dataset)):
+        sim_layout(ds, n=cfg.n, b1=cfg.b1, b2=cfg.b2, scale=cfg.scale)
+    if not cfg.seeds:
+        raise InputError("bench sim needs at least one seed (option seeds)")
+
+
+def _cell_record(fields: dict, label: str, fn) -> tuple[dict, object]:
+    """`fields` plus status / accuracy / seconds (or the error) of one guarded cell; and the model."""
+    out, error = guarded(label, fn)
+    if error is not None:
+        return {**fields, "status": "failed", "cell": label, "error": error, "accuracy": float("nan")}, None
+    acc, model, seconds = out
+    return {**fields, "status": "ok", "accuracy": acc, "seconds": round(seconds, 2)}, model
+
+
+def run_table(cfg: SimConfig, *, eta: Eta | None = None) -> list[dict]:
+    """Accuracy records: one per (data set, row, seed); a cell that raises is recorded with
+    status 'failed' and its error line, and the grid goes on."""
+    check(cfg)
+    eta = eta or Eta("bench sim", len(cfg.datasets) * len(cfg.seeds) * len(cfg.rows), every=len(cfg.rows))
     records = []
     bar = progress_bar(desc="bench sim", total=len(cfg.datasets) * len(cfg.seeds) * len(cfg.rows))
     for ds in cfg.datasets:
@@ -112,14 +132,16 @@ def run_table(cfg: SimConfig) -> list[dict]:
                 method, arrays, params = _row_spec(row, _views(data))
                 if method == "omib":
                     params.update(_omib_params(cfg))
-                acc, model, seconds = _fit_accuracy(method, arrays, params, data, cfg, seed)
-                rec = {"dataset": data.params["kind"], "row": row, "method": method, "seed": seed, "accuracy": acc,
-                       "seconds": round(seconds, 2)}
-                if method == "omib":
+                label = f"{data.params['kind']} {row} seed {seed}"
+                rec, model = _cell_record({"dataset": data.params["kind"], "row": row, "method": method, "seed": seed},
+                                          label, lambda: _fit_accuracy(method, arrays, params, data, cfg, seed))
+                if model is not None and method == "omib":
                     rec.update({k: float(getattr(model, k)) for k in ("beta", "M_l", "M_u")})
                 records.append(rec)
-                logger.info("%s %s seed %d: accuracy %.3f", rec["dataset"], row, seed, acc)
+                if rec["status"] == "ok":
+                    logger.info("%s: accuracy %.3f", label, rec["accuracy"])
                 bar.update()
+                eta.step()
     bar.close()
     return records
 
@@ -131,8 +153,9 @@ def summarise(records: list[dict], cfg: SimConfig) -> list[dict]:
     for row in cfg.rows:
         line = {"method": row}
         for ds in names:
-            acc = [r["accuracy"] for r in records if r["dataset"] == ds and r["row"] == row]
-            line[ds] = fmt_mean_sd(acc)
+            cells = [r for r in records if r["dataset"] == ds and r["row"] == row]
+            acc = [r["accuracy"] for r in cells]
+            line[ds] = fmt_mean_sd(acc) + failed_note(cells)
             line[f"{ds} mean"], line[f"{ds} sd"] = mean_sd(acc)
             if ds in PAPER_TABLE2:
                 line[f"paper {ds}"] = PAPER_TABLE2[ds].get(row)
@@ -172,8 +195,10 @@ def mine_budget(cfg: SimConfig) -> list[dict]:
     return out
 
 
-def beta_sweep(cfg: SimConfig) -> list[dict]:
-    """OMIB accuracy on SIM-`sweep_dataset` for each fixed beta in `cfg.betas`, per seed."""
+def beta_sweep(cfg: SimConfig, *, eta: Eta | None = None) -> list[dict]:
+    """OMIB accuracy on SIM-`sweep_dataset` for each fixed beta in `cfg.betas`, per seed
+    (a failing run is recorded like a failing table cell)."""
+    eta = eta or Eta("bench sim beta sweep", len(cfg.seeds) * len(cfg.betas))
     out = []
     jobs = [(seed, beta) for seed in cfg.seeds for beta in cfg.betas]
     data = None
@@ -182,9 +207,12 @@ def beta_sweep(cfg: SimConfig) -> list[dict]:
             data = make_sim(cfg.sweep_dataset, n=cfg.n, b1=cfg.b1, b2=cfg.b2, scale=cfg.scale, seed=seed)
         views = _views(data)
         params = {**_omib_params(cfg), "beta": float(beta)}
-        acc, model, seconds = _fit_accuracy("omib", {"x1": views["x1"], "x2": views["x2"]}, params, data, cfg, seed)
-        out.append({"beta": float(beta), "seed": seed, "accuracy": acc, "M_l": float(model.M_l), "M_u": float(model.M_u),
-                    "seconds": round(seconds, 2)})
+        rec, model = _cell_record({"beta": float(beta), "seed": seed}, f"SIM-{cfg.sweep_dataset} beta {beta:.3g} seed {seed}",
+                                  lambda: _fit_accuracy("omib", {"x1": views["x1"], "x2": views["x2"]}, params, data, cfg, seed))
+        if model is not None:
+            rec.update({"M_l": float(model.M_l), "M_u": float(model.M_u)})
+        out.append(rec)
+        eta.step()
     return out
 
 
@@ -213,14 +241,17 @@ def run_sim(cfg: SimConfig, *, out: str | Path | None = None, sweep: bool = True
     """Run the table (and, with `sweep`, the MINE budget study and the beta sweep); write
     `sim_results.json`, `sim_table.md`, `bench_sim_accuracy.png` and `bench_sim_beta.png` to `out`."""
     start = time.perf_counter()
-    records = run_table(cfg)
+    n_table = len(cfg.datasets) * len(cfg.seeds) * len(cfg.rows)
+    eta = Eta("bench sim", n_table + (len(cfg.seeds) * len(cfg.betas) if sweep else 0), every=len(cfg.rows))
+    records = run_table(cfg, eta=eta)
     result = {"benchmark": "sim", "config": asdict(cfg), "records": records, "table": summarise(records, cfg),
               "paper_table2": PAPER_TABLE2}
     if sweep:
         result["mine_budget"] = mine_budget(cfg)
-        result["beta_sweep"] = beta_sweep(cfg)
-        peak = max(result["beta_sweep"], key=lambda r: r["accuracy"])
-        result["beta_peak"] = peak["beta"]
+        result["beta_sweep"] = beta_sweep(cfg, eta=eta)
+        finished = [r for r in result["beta_sweep"] if r["status"] == "ok"]
+        result["beta_peak"] = max(finished, key=lambda r: r["accuracy"])["beta"] if finished else None
+    result["failures"] = failures(records + result.get("beta_sweep", []))
     result["seconds"] = round(time.perf_counter() - start, 1)
     if out is not None:
         write_outputs(result, cfg, Path(out))

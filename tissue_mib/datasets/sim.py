@@ -41,6 +41,39 @@ class SimData:
     params: dict
 
 
+def sim_layout(
+    kind: str = "I",
+    *,
+    n: int = 10_000,
+    d0: int = 200,
+    d0_superfluous: int = 200,
+    b1: int | None = None,
+    b2: int | None = None,
+    test_fraction: float = 0.1,
+    scale: float = 1.0,
+) -> dict:
+    """Check the options of `make_sim` (InputError naming the field) and return the block
+    sizes: {"kind": "SIM-I", "d0", "d0_superfluous", "d11", "d21", "b1", "b2"}."""
+    key = str(kind).upper().removeprefix("SIM-")
+    if key not in SIM_SIZES:
+        raise InputError(f"unknown SIM data set {kind!r} (field kind); choose one of SIM-I, SIM-II, SIM-III")
+    if n < 20:
+        raise InputError(f"SIM needs at least 20 samples, got n={n} (field n)")
+    if not 0.0 < test_fraction < 1.0:
+        raise InputError(f"test_fraction must be in (0, 1), got {test_fraction} (field test_fraction)")
+    if not scale > 0:
+        raise InputError(f"scale must be > 0, got {scale} (field scale)")
+    d11, d21 = SIM_SIZES[key]
+    b1 = d11 if b1 is None else int(b1)
+    b2 = d21 if b2 is None else int(b2)
+    if scale != 1.0:
+        d0, d0_superfluous, d11, d21, b1, b2 = (max(1, round(scale * s)) for s in (d0, d0_superfluous, d11, d21, b1, b2))
+    for name, size in (("d0", d0), ("d0_superfluous", d0_superfluous), ("b1", b1), ("b2", b2)):
+        if size < 0:
+            raise InputError(f"block size must be >= 0, got {name}={size} (field {name})")
+    return {"kind": f"SIM-{key}", "d0": d0, "d0_superfluous": d0_superfluous, "d11": d11, "d21": d21, "b1": b1, "b2": b2}
+
+
 def make_sim(
     kind: str = "I",
     *,
@@ -59,23 +92,9 @@ def make_sim(
     private blocks (default: d11 and d21). `scale` multiplies every block size (rounded,
     at least 1; 1.0 = the paper; small values make quick tests). The split is stratified by y.
     """
-    key = str(kind).upper().removeprefix("SIM-")
-    if key not in SIM_SIZES:
-        raise InputError(f"unknown SIM data set {kind!r} (field kind); choose one of SIM-I, SIM-II, SIM-III")
-    if n < 20:
-        raise InputError(f"SIM needs at least 20 samples, got n={n} (field n)")
-    if not 0.0 < test_fraction < 1.0:
-        raise InputError(f"test_fraction must be in (0, 1), got {test_fraction} (field test_fraction)")
-    if not scale > 0:
-        raise InputError(f"scale must be > 0, got {scale} (field scale)")
-    d11, d21 = SIM_SIZES[key]
-    b1 = d11 if b1 is None else int(b1)
-    b2 = d21 if b2 is None else int(b2)
-    if scale != 1.0:
-        d0, d0_superfluous, d11, d21, b1, b2 = (max(1, round(scale * s)) for s in (d0, d0_superfluous, d11, d21, b1, b2))
-    for name, size in (("d0", d0), ("d0_superfluous", d0_superfluous), ("b1", b1), ("b2", b2)):
-        if size < 0:
-            raise InputError(f"block size must be >= 0, got {name}={size} (field {name})")
+    sizes = sim_layout(kind, n=n, d0=d0, d0_superfluous=d0_superfluous, b1=b1, b2=b2, test_fraction=test_fraction,
+                       scale=scale)
+    d0, d0_superfluous, d11, d21, b1, b2 = (sizes[k] for k in ("d0", "d0_superfluous", "d11", "d21", "b1", "b2"))
 
     rng = np.random.default_rng(seed)
     a0, b0 = rng.standard_normal((n, d0)), rng.standard_normal((n, d0_superfluous))
@@ -97,8 +116,7 @@ def make_sim(
         "a2": ("x2", d0 + d0_superfluous, d0 + d0_superfluous + d21),
         "b2": ("x2", d0 + d0_superfluous + d21, x2.shape[1]),
     }
-    params = {"kind": f"SIM-{key}", "n": n, "d0": d0, "d0_superfluous": d0_superfluous, "d11": d11,
-              "d21": d21, "b1": b1, "b2": b2, "test_fraction": test_fraction, "scale": scale, "seed": seed}
+    params = {**sizes, "n": n, "test_fraction": test_fraction, "scale": scale, "seed": seed}
     return SimData(x1=x1, x2=x2, authentic=authentic.astype(np.float32), y=y, train=train,
                    test=test, blocks=blocks, delta=delta, params=params)
 

@@ -2,11 +2,11 @@
 
 import typer
 
-from tissue_mib.cli.main import _register_all
-
 bench_app = typer.Typer(help="Benchmarks: sim, mfeat, emotion, sentiment, cxr, her2st, perf.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
+    from tissue_mib.cli.main import _register_all  # here, not at import: main imports this package
+
     _register_all(bench_app, "tissue_mib.cli.bench")
     app.add_typer(bench_app, name="bench")

@@ -1,0 +1,35 @@
+"""Option parsing and the exit code shared by the grid benchmarks (`bench sim`, `bench mfeat`)."""
+
+from __future__ import annotations
+
+import typer
+
+from tissue_mib.errors import InputError
+
+#: exit code when the grid finished but some cells failed (0: all ran, 2: bad input, 1: crash)
+CELLS_FAILED = 3
+
+
+def parse_ints(text: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise InputError(f"option {option} must be comma-separated integers, got {text!r}") from None
+
+
+def parse_floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise InputError(f"option {option} must be comma-separated numbers, got {text!r}") from None
+
+
+def exit_on_failures(result: dict) -> None:
+    """Print each failed cell of a benchmark result (on stderr) and exit with CELLS_FAILED; return when none failed."""
+    failed = result["failures"]
+    if not failed:
+        return
+    typer.echo(f"{len(failed)} cell(s) failed (recorded in the table and JSON with their errors):", err=True)
+    for f in failed:
+        typer.echo(f"  {f['cell']}: {f['error']}", err=True)
+    raise typer.Exit(CELLS_FAILED)
