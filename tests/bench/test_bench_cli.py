@@ -64,6 +64,8 @@ def test_bad_options_are_input_errors(shared_data):
     assert isinstance(res.exception, InputError) and "view sets" in str(res.exception)
     res = runner.invoke(_app, ["bench", "sim", "--quick", "--seeds", "a,b"])
     assert isinstance(res.exception, InputError) and "--seeds" in str(res.exception)
+    res = runner.invoke(_app, ["bench", "cxr", "--synthetic", "--epochs", "0"])
+    assert isinstance(res.exception, InputError) and "'epochs' must be an integer >= 1" in str(res.exception)
 
 
 def _nan_loss(cls, monkeypatch):
