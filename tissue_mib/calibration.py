@@ -80,3 +80,17 @@ def score_threshold(scores, q, fdr: float = 0.05) -> float:
         raise InputError(f"scores and q-values: lengths differ ({s.size} vs {q.size})")
     flagged = q <= fdr
     return float(s[flagged].min()) if flagged.any() else float("inf")
+
+
+def uniformity(p) -> dict:
+    """How close p-values of healthy spots are to U(0, 1): Kolmogorov–Smirnov statistic and p,
+    the mean, and the share below 0.05 (0.05 under uniformity; far more means the section would
+    be over-flagged, far less that the calibration is conservative)."""
+    from scipy.stats import kstest
+
+    p = _as_scores(p, name="p-values")
+    if p.size == 0:
+        raise InputError("p-values: empty")
+    ks = kstest(p, "uniform")
+    return {"ks": float(ks.statistic), "ks_p": float(ks.pvalue), "mean": float(p.mean()),
+            "frac_below_0.05": float((p < 0.05).mean()), "n": int(p.size)}  # fmt: skip

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from tissue_mib.calibration import bh_qvalues, conformal_pvalues, label_at, score_threshold
+from tissue_mib.calibration import bh_qvalues, conformal_pvalues, label_at, score_threshold, uniformity
 from tissue_mib.errors import InputError
 
 
@@ -84,3 +84,16 @@ def test_nothing_flagged_gives_infinite_threshold():
 def test_bad_fdr(fdr):
     with pytest.raises(InputError, match="fdr"):
         label_at([0.1], fdr)
+
+
+def test_uniformity_tells_uniform_from_shifted_pvalues():
+    rng = np.random.default_rng(3)
+    calib = rng.gamma(2.0, size=800)
+    u = uniformity(conformal_pvalues(rng.gamma(2.0, size=400), calib))
+    assert u["ks_p"] > 0.01 and abs(u["mean"] - 0.5) < 0.05 and 0.02 < u["frac_below_0.05"] < 0.09 and u["n"] == 400
+    lower = uniformity(conformal_pvalues(0.75 * rng.gamma(2.0, size=400), calib))  # a section scoring lower: conservative
+    assert lower["ks_p"] < 1e-6 and lower["mean"] > 0.55 and lower["frac_below_0.05"] < 0.03
+    higher = uniformity(conformal_pvalues(1.4 * rng.gamma(2.0, size=400), calib))  # scoring higher: over-flagged
+    assert higher["ks_p"] < 1e-4 and higher["frac_below_0.05"] > 0.08
+    with pytest.raises(InputError, match="p-values"):
+        uniformity([])

@@ -105,7 +105,8 @@ def prepare(adatas: AnnData | list[AnnData], *, panel: GenePanel | None = None, 
     config = config or PrepConfig()
     fitting = panel is None
     sections = split_sections(adatas)
-    params = {"config": config.to_dict(), "panel": "fit" if fitting else panel.hash}
+    # the whole panel, not its hash: ComBat on a new section uses the reference statistics, which the hash omits
+    params = {"config": config.to_dict(), "panel": "fit" if fitting else panel.to_dict()}
     path = cache.cache_path(cache.input_hash(sections, params), directory=cache_dir) if use_cache else None
     if path is not None and (cached := cache.load(path)) is not None:
         cached.uns["tissue_mib_prep"]["cache_path"] = str(path)  # where it lives now (the folder may have moved)

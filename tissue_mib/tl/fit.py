@@ -15,8 +15,11 @@ from tissue_mib import pp
 from tissue_mib.errors import InputError
 from tissue_mib.methods import METHODS, build_method
 from tissue_mib.tl.model import TissueModel
+from tissue_mib.pp._util import library_ids
+from tissue_mib.pp.prepare import split_sections
 from tissue_mib.tl.tensors import coords_um, graph_edges, libraries_without_image, section_codes, to_data, uses_graph
-from tissue_mib.train import ModelDir, TrainConfig, fit as train_fit, predict, split_holdout
+from tissue_mib.train import Holdout, ModelDir, TrainConfig, fit as train_fit, predict, split_holdout
+from tissue_mib.train.holdout import resolve_mode
 from tissue_mib.utils import seed_everything
 
 logger = logging.getLogger(__name__)
@@ -49,7 +52,10 @@ def fit(
     (`fraction`, `block_um`)) or a TrainConfig. modalities: ("genes",) for a genes-only
     model; sections without images also give one. epochs: epochs of the last (main) phase;
     earlier phases keep the preset's count, else max(1, epochs // 4). holdout: "auto",
-    "sections" or "blocks" (DESIGN.md section 5). prep: preprocessing options. out: write
+    "sections" or "blocks" (DESIGN.md section 5); held-out sections serve early stopping and
+    calibration and are prepared apart with the training sections' gene panel (and ComBat
+    reference), exactly as `tl.score` prepares a new section, so their scores are
+    exchangeable with a new healthy section's. prep: preprocessing options. out: write
     the model directory there. method_params: method options (win over the preset's).
     """
     preset = _preset(config)
@@ -62,8 +68,13 @@ def fit(
         ModelDir.check_target(out)
     seed_everything(seed)
     prep_config = _prep_config(prep, preset.get("prep"))
-    prepared, panel = pp.prepare(adatas, config=prep_config)
+    sections = split_sections(adatas)
+    held, section_split = _held_out_sections(sections, mode=holdout, seed=seed, options=holdout_options)
+    prepared, panel = pp.prepare([s for s in sections if library_ids(s)[0] not in held], config=prep_config)
     prep_config = pp.PrepConfig.from_dict(prepared.uns["tissue_mib_prep"]["config"])
+    held_prepared = None
+    if held:  # prepared apart, with the training cohort's panel: exactly as tl.score prepares a new section
+        held_prepared, _ = pp.prepare([s for s in sections if library_ids(s)[0] in held], panel=panel, config=prep_config)
     modalities = _modalities(prepared, tuple(modalities), method)
     specs = _encoder_specs(preset.get("modalities") or {}, modalities, n_genes=len(panel))
     params = {**dict(preset.get("params") or {}), **method_params}
@@ -72,18 +83,26 @@ def fit(
     seed_everything(seed)
     model = build_method(method, modalities=specs, task={"kind": "svdd"}, **params)
     modalities = tuple(m for m in modalities if m in model.used_modalities)
-    data = to_data(prepared, modalities, graph=uses_graph(model, modalities))
-    split = split_holdout(section_codes(prepared), coords_um=coords_um(prepared), edge_index=graph_edges(prepared),
-                          mode=holdout, seed=seed, **holdout_options)  # fmt: skip
-
+    graph = uses_graph(model, modalities)
+    data = to_data(prepared, modalities, graph=graph)
     train_config = _train_config(preset.get("train"), model.phases, epochs=epochs, device=device,
                                  precision=precision, seed=seed)  # fmt: skip
-    history = train_fit(model, data.subset(split.train), val_data=data.subset(split.holdout), config=train_config)
-    calibration = predict(model, data, config=train_config, rows=split.holdout)["score"].astype(np.float64)
-    record = split.to_dict() | {
-        "holdout_obs_names": prepared.obs_names[split.holdout].tolist(),
-        "sections": [str(s) for s in prepared.obs["library_id"].astype("category").cat.categories],
-    }
+    if held:
+        val_data = to_data(held_prepared, modalities, graph=graph)
+        history = train_fit(model, data, val_data=val_data, config=train_config)
+        calibration = predict(model, val_data, config=train_config)["score"]
+        record = section_split.to_dict() | {
+            "n_train": int(prepared.n_obs), "n_holdout": int(held_prepared.n_obs), "holdout_rows": [],
+            "holdout_sections": held, "holdout_obs_names": held_prepared.obs_names.tolist(),
+        }  # fmt: skip
+    else:
+        split = split_holdout(section_codes(prepared), coords_um=coords_um(prepared), edge_index=graph_edges(prepared),
+                              mode="blocks", seed=seed, **holdout_options)  # fmt: skip
+        history = train_fit(model, data.subset(split.train), val_data=data.subset(split.holdout), config=train_config)
+        calibration = predict(model, data, config=train_config, rows=split.holdout)["score"]
+        record = split.to_dict() | {"holdout_sections": [], "holdout_obs_names": prepared.obs_names[split.holdout].tolist()}
+    record["sections"] = sorted(library_ids(s)[0] for s in sections)
+    calibration = calibration.astype(np.float64)
     tissue_model = TissueModel(
         method=model, panel=panel, prep=prep_config, train_config=train_config, history=history,
         calibration=calibration, holdout=record, modalities=modalities,
@@ -91,6 +110,15 @@ def fit(
     if out is not None:
         tissue_model.save(out)
     return tissue_model
+
+
+def _held_out_sections(sections: list[AnnData], *, mode: str, seed: int, options: dict) -> tuple[list[str], Holdout | None]:
+    """The library ids held out whole and their split record; ([], None) when spatial blocks are held out instead."""
+    libs = sorted(library_ids(s)[0] for s in sections)
+    if resolve_mode(mode, n_sections=len(libs), min_sections=options.get("min_sections", 3)) != "sections":
+        return [], None
+    split = split_holdout(np.arange(len(libs)), mode="sections", seed=seed, **options)
+    return [libs[g] for g in split.groups], split
 
 
 def _preset(config: Mapping | TrainConfig | None) -> dict:

@@ -65,14 +65,11 @@ def split_holdout(
     groups: (N,) section id per row. coords_um: (N, 2) spot centres in micrometres (blocks).
     edge_index: (2, E) spot graph over the N rows (the blocks' buffer ring).
     """
-    if mode not in MODES:
-        raise InputError(f"holdout '{mode}' unknown; use one of {', '.join(MODES)}")
     if not 0 < fraction < 1:
         raise InputError(f"holdout fraction must be in (0, 1), got {fraction}")
     groups = np.asarray(groups)
     sections = np.unique(groups)
-    if mode == "auto":
-        mode = "sections" if len(sections) >= min_sections else "blocks"
+    mode = resolve_mode(mode, n_sections=len(sections), min_sections=min_sections)
     rng = np.random.default_rng(seed)
     if mode == "sections":
         if len(sections) < 2:
@@ -97,6 +94,15 @@ def split_holdout(
     logger.info("holdout (%s): %d train, %d held out, %d buffer", split.mode, split.train.size,
                 split.holdout.size, split.buffer.size)  # fmt: skip
     return split
+
+
+def resolve_mode(mode: str, *, n_sections: int, min_sections: int = 3) -> str:
+    """"sections" or "blocks": `mode`, or for "auto" sections when there are >= `min_sections`."""
+    if mode not in MODES:
+        raise InputError(f"holdout '{mode}' unknown; use one of {', '.join(MODES)}")
+    if mode == "auto":
+        return "sections" if n_sections >= min_sections else "blocks"
+    return mode
 
 
 def _pick_blocks(xy: np.ndarray, fraction: float, block_um: float, rng: np.random.Generator) -> np.ndarray:
