@@ -4,7 +4,8 @@ Order: seed, move to device, set `method.amp_dtype`, `method.setup(loader)`, Ada
 each phase of `method.phases`: epochs of `on_epoch_start` + mini-batch steps on
 `training_loss(batch, phase)["loss"]`, val loss, history record, checkpoint, callbacks.
 Early stopping works per phase on the val loss; the best weights of a phase are restored
-when the phase ends.
+when the phase ends. Last, the BatchNorm running statistics are recomputed for the final
+weights (`refresh_batchnorm`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from tissue_mib.errors import InputError
-from tissue_mib.settings import progress_bar
+from tissue_mib.settings import progress, progress_bar
 from tissue_mib.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from tissue_mib.train.config import TrainConfig
 from tissue_mib.train.data import BatchLoader, MultiModalData
@@ -98,7 +99,35 @@ def fit(
                 for callback in callbacks:
                     callback(record)
             _end_phase(method, pos, phase)
+        refresh_batchnorm(
+            method, BatchLoader(train_data, batch_size=config.batch_size, hops=config.hops, device=device, min_batch=2)
+        )
     return pos.history
+
+
+@torch.no_grad()
+def refresh_batchnorm(method: torch.nn.Module, loader: BatchLoader) -> None:
+    """Recompute every BatchNorm's running mean and variance for the final weights.
+
+    The running statistics of training are an exponential average over batches seen while
+    the weights were still moving; after a short run they lag the final encoder, and
+    scoring (eval mode) then sees features off the training distribution. One pass over
+    the training batches in training mode, without gradient, with a cumulative average
+    (momentum None) gives the statistics of the final weights ("precise BN").
+    """
+    norms = [m for m in method.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    method.train()
+    for batch in progress(loader, desc="BatchNorm statistics"):
+        method.inference(batch)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    method.eval()
 
 
 def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, n_epochs) -> dict:
