@@ -88,3 +88,21 @@ def test_vae_blocks_bias_free_under_svdd(cls, kw):
         mu, std = block(torch.randn(3, 6))
     assert mu.shape == std.shape and (std > 0).all()
     assert math.isfinite(float(gaussian_kl(mu, std).sum()))
+
+
+def test_svdd_vae_scales_with_its_input():
+    """Under SVDD mu, std (and so the noise std * eps) are positively homogeneous in z: no
+    data-independent noise scale a bias-free head could map to the centre."""
+    torch.manual_seed(0)
+    vae = GaussianVAE(in_dim=8, latent_dim=6, hidden_dim=16, svdd=True)
+    z = torch.randn(5, 8)
+    mu, std = vae(z)
+    mu3, std3 = vae(3.0 * z)
+    torch.testing.assert_close(mu3, 3.0 * mu)
+    torch.testing.assert_close(std3, 3.0 * std)
+    assert (std >= 0).all()
+    zero_mu, zero_std = vae(torch.zeros(2, 8))
+    assert torch.equal(zero_std, torch.zeros_like(zero_std)) and torch.equal(zero_mu, torch.zeros_like(zero_mu))
+    # other tasks keep a softplus std, > 0 everywhere
+    plain = GaussianVAE(in_dim=8, latent_dim=6, hidden_dim=16, svdd=False)
+    assert (plain(torch.zeros(2, 8))[1] > 0).all()

@@ -1,6 +1,6 @@
 """Variational information bottleneck parts: Gaussian encoders, reparameterisation and KL terms.
 
-Both encoders return (mu, std) with std > 0; KL terms are computed in fp32 against N(0, I).
+Both encoders return (mu, std) with std >= 0 (a floor guards log std); KL terms are computed in fp32 against N(0, I).
 """
 
 from __future__ import annotations
@@ -14,9 +14,14 @@ _STD_FLOOR = 1e-8
 
 
 class GaussianVAE(nn.Module):
-    """OMIB's VAE_i: Linear(in_dim -> hidden_dim) -> ReLU, then heads mu and std = softplus(.) + 1e-6.
+    """OMIB's VAE_i: Linear(in_dim -> hidden_dim) -> ReLU, then heads mu and std.
 
-    (N, in_dim) -> ((N, latent_dim), (N, latent_dim)). Bias-free under `svdd`.
+    (N, in_dim) -> ((N, latent_dim), (N, latent_dim)). std = softplus(.) + 1e-6; under
+    `svdd` every Linear is bias-free and std = |.|, so that mu, std and the noise std * eps
+    all scale with the input. With softplus, std >= ln 2 per dim whatever the input, and the
+    norm of std * eps concentrates near ||std||: a data-independent input that a bias-free
+    SVDD head can map to its centre, a bias in disguise (Ruff et al. 2018, Prop. 2;
+    docs/methods.md, "Deep SVDD and the VAE noise").
     """
 
     def __init__(self, *, in_dim: int, latent_dim: int = 256, hidden_dim: int = 256, svdd: bool = True):
@@ -25,10 +30,12 @@ class GaussianVAE(nn.Module):
         self.body = nn.Sequential(nn.Linear(in_dim, hidden_dim, bias=not svdd), nn.ReLU())
         self.mu = nn.Linear(hidden_dim, self.latent_dim, bias=not svdd)
         self.std = nn.Linear(hidden_dim, self.latent_dim, bias=not svdd)
+        self.homogeneous = bool(svdd)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.body(z)
-        return self.mu(h), F.softplus(self.std(h)) + 1e-6
+        s = self.std(h)
+        return self.mu(h), s.abs() if self.homogeneous else F.softplus(s) + 1e-6
 
 
 class VIB(nn.Module):
