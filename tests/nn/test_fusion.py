@@ -63,3 +63,23 @@ def test_wrong_inputs_are_input_errors(name):
         fusion(_xs([8]))
     with pytest.raises(InputError, match=r"modality 1 must be \(4, 4\)"):
         fusion(_xs([8, 5]))
+
+
+@pytest.mark.parametrize("norm", ["post", "pre", "none"])
+def test_transformer_norm_placement(norm):
+    """Post-norm outputs forget the input scale (every token leaves on the LayerNorm sphere);
+    pre-norm and no-norm blocks keep it on the residual stream."""
+    torch.manual_seed(0)
+    fusion = FUSIONS.build("transformer", in_dims=[8, 8], out_dim=8, n_heads=2, norm=norm)
+    xs = _xs([8, 8])
+    small, large = fusion(xs), fusion([10.0 * x for x in xs])
+    ratio = float(large.norm() / small.norm())
+    if norm == "post":  # only the attention temperature changes
+        assert ratio < 1.5
+    else:
+        assert ratio > 5.0
+
+
+def test_transformer_norm_must_be_known():
+    with pytest.raises(InputError, match="'norm'"):
+        FUSIONS.build("transformer", in_dims=[8, 8], out_dim=8, n_heads=2, norm="rms")

@@ -42,7 +42,9 @@ class IBMA(Method):
 
     Options: `eta` weight of the IB bounds (0.5), `n_clusters` pseudo-classes (8),
     `pca_dim` PCA components per modality for the clustering (16), `heads_attn`
-    transformer heads (8), `seed`.
+    transformer heads (8), `norm` LayerNorm placement in the block ("pre", the default, "post", "none";
+    docs/methods.md, "Deep SVDD and normalisation"),
+    `seed`.
     """
 
     n_modalities = (2,)
@@ -56,14 +58,17 @@ class IBMA(Method):
         n_clusters: int = 8,
         pca_dim: int = 16,
         heads_attn: int = 8,
+        norm: str = "pre",
         seed: int = 0,
         latent_dim: int = 256,
     ):
-        params = dict(eta=eta, n_clusters=n_clusters, pca_dim=pca_dim, heads_attn=heads_attn, seed=seed, latent_dim=latent_dim)
+        params = dict(eta=eta, n_clusters=n_clusters, pca_dim=pca_dim, heads_attn=heads_attn, norm=norm, seed=seed,
+                      latent_dim=latent_dim)
         super().__init__(modalities=modalities, task=task, params=params, latent_dim=latent_dim)
         self.eta = float(eta)
         dims = [self.encoders[m].out_dim for m in self.used_modalities]
-        self.fusion = FUSIONS.build("transformer", in_dims=dims, out_dim=latent_dim, n_heads=heads_attn, svdd=self.is_svdd)
+        self.fusion = FUSIONS.build("transformer", in_dims=dims, out_dim=latent_dim, n_heads=heads_attn, norm=norm,
+                                     svdd=self.is_svdd)
         self.modality_heads = nn.ModuleDict({m: self.make_head(d) for m, d in zip(self.used_modalities, dims)})
         self.head = self.make_head(self.fusion.out_dim)
         self.n_classes = int(task["n_classes"]) if task["kind"] == "multiclass" else int(n_clusters)
