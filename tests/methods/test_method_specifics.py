@@ -47,6 +47,7 @@ def test_no_bias_or_affine_under_svdd(name, tiny):
 def test_one_centre_shared_by_all_heads(name, tiny):
     method = _build(tiny, name)
     loader = _loader(tiny, shuffle=False)  # the same batches (and batch statistics) each pass
+    torch.manual_seed(1)  # OMIB's training-mode pass draws its VAE noise: the same draws below
     method.setup(loader)
     centres = [h.center for h in method.heads().values()]
     assert len(centres) == 3  # fused head + one per modality
@@ -56,6 +57,7 @@ def test_one_centre_shared_by_all_heads(name, tiny):
     assert bool(method.center_ready)
     # the centre is the mean of every head's initial output (training-mode statistics), clamped
     method.train()
+    torch.manual_seed(1)
     with torch.no_grad():
         outs = [p for b in loader for p in method.inference(b)[0].values()]
     mean = torch.cat(outs).mean(0)
@@ -135,6 +137,62 @@ def test_omib_per_modality_scores_use_mean_xi(tiny):
     torch.testing.assert_close(method.predict(other)["score_genes"], out["score_genes"])
     assert {"score", "score_genes", "score_histology", "latent"} == out.keys()
     assert out["latent"].shape == (len(z), method.k)
+
+
+def test_omib_svdd_score_is_the_task_terms_over_fixed_draws(tiny):
+    method = _build(tiny, "omib", draws=4)
+    fit(method, tiny.tiny_data("svdd", modalities=TWO), config=tiny.train_config("omib", epochs=1))
+    method.eval()
+    batch = next(iter(_loader(tiny, shuffle=False)))
+    out = method.predict(batch)
+    z = method.encode(batch)
+    post, _ = method._posteriors(z)
+    expected = torch.zeros(len(batch["target"]))
+    with torch.no_grad():
+        for s in range(4):
+            zetas = [mu + std * method.draws[s, i] for i, (mu, std) in enumerate(post)]
+            xi = method.can(zetas)
+            expected += method.head.score(method.head(xi))
+            for m in TWO:
+                expected += method.modality_heads[m].score(method._trb(m, z[m], xi))
+    torch.testing.assert_close(out["score"], expected / 4)
+    # the same rows in other batches get the same scores: the draws are shared by all rows
+    small = next(iter(BatchLoader(tiny.tiny_data("svdd", modalities=TWO), batch_size=8, min_batch=2)))
+    torch.testing.assert_close(method.predict(small)["score"], out["score"][:8])
+    # other tasks average the fused output over the draws
+    clf = _build(tiny, "omib", kind="multiclass", draws=3)
+    clf.setup(_loader(tiny, "multiclass"))
+    clf.eval()
+    b = next(iter(_loader(tiny, "multiclass", shuffle=False)))
+    logits = clf.predict(b)["logits"]
+    with torch.no_grad():
+        post, _ = clf._posteriors(clf.encode(b))
+        mean = torch.stack([clf.head(clf._xi(post, s)) for s in range(3)]).mean(0)
+    torch.testing.assert_close(logits, mean)
+
+
+def test_refresh_batchnorm_gives_the_final_weights_statistics(tiny):
+    """After fit, each BatchNorm's running mean is the mean of its batch means over the
+    training batches under the final weights (not the lagging training average)."""
+    method = _build(tiny, "concat-svdd")
+    data = tiny.tiny_data("svdd", modalities=TWO)
+    fit(method, data, config=tiny.train_config("concat-svdd", epochs=2))
+    norms = {n: m for n, m in method.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+    assert norms
+    seen = {n: [] for n in norms}
+    hooks = [
+        m.register_forward_hook(lambda mod, args, out, n=n: seen[n].append(args[0].transpose(0, 1).flatten(1).mean(1)))
+        for n, m in norms.items()
+    ]
+    running = {n: m.running_mean.clone() for n, m in norms.items()}
+    method.train()
+    with torch.no_grad():
+        for batch in BatchLoader(data, batch_size=32, min_batch=2):
+            method.inference(batch)
+    for h in hooks:
+        h.remove()
+    for n in norms:
+        torch.testing.assert_close(running[n], torch.stack(seen[n]).mean(0), rtol=1e-4, atol=1e-5)
 
 
 def test_ibma_pseudo_classes_deterministic_and_shared(tiny):

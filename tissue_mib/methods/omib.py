@@ -9,9 +9,17 @@ Main (Algorithm 2): L = L_OMF + Σ_i L_TRB_i with y_hat_i = Dec_i([z_i, xi]) and
 L_OMF = task(y_hat) + beta (KL_1 + r_1 KL_2 (+ r_2 KL_3)), r_j = dynamic_r measured
 against modality 1 each step without gradient; beta drawn uniformly in [M_l, M_u] (seeded)
 from MINE estimates on the raw inputs, or fixed by the user.
-Inference: zeta_i = mu_i; score = ||dDec(xi) - c||^2; score_<i> = ||Dec_i([z_i, xi_bar]) - c||^2
-with xi_bar the running mean of xi over main-phase training batches (0, the mean of e_i,
-until the main phase starts): modality i alone, on the input the TRB was trained with.
+Inference: zeta_i = mu_i + sigma_i eps_i as in training, with S fixed draws eps (a seeded
+buffer, the same for every row, so a row's output does not depend on its batch; zeta = mu
+alone shrinks the input of the bias-free heads and inverts the score). Classification and
+regression report the mean fused output over the draws. Under Deep SVDD the anomaly score
+is the per-spot value of the task terms of L, averaged over the draws:
+||dDec(xi_s) - c||^2 + sum_i ||Dec_i([z_i, xi_s]) - c||^2 (our choice; see docs/methods.md,
+"OMIB under Deep SVDD": with one class I(xi; y) = 0, so the bottleneck drives xi, and the
+dDec distance alone, towards carrying nothing about the spot). The latent is mean_s xi_s.
+score_<i> = ||Dec_i([z_i, xi_bar]) - c||^2 with xi_bar the running mean of xi over
+main-phase training batches (0, the mean of e_i, until the main phase starts): modality i
+alone, on the input the TRB was trained with.
 """
 
 from __future__ import annotations
@@ -43,7 +51,8 @@ class OMIB(Method):
     Options: `k` size of zeta, xi, e (256); `beta` fixed beta (None: drawn in [M_l, M_u]);
     `mine_steps`, `mine_batch`, `mine_lr`, `mine_rows` (the fixed MINE budget: optimiser
     steps, batch size, learning rate, rows subsampled), `pca_dim` (raw inputs reduced to at
-    most this many dims before MINE), `heads_attn` (CAN heads), `seed`.
+    most this many dims before MINE), `heads_attn` (CAN heads), `draws` (noise draws S at
+    inference), `seed`.
     """
 
     phases = ("warmup", "main")
@@ -61,16 +70,19 @@ class OMIB(Method):
         mine_rows: int = 4096,
         pca_dim: int = 256,
         heads_attn: int = 4,
+        draws: int = 16,
         seed: int = 0,
         latent_dim: int = 256,
     ):
         params = dict(
             k=k, beta=beta, mine_steps=mine_steps, mine_batch=mine_batch, mine_lr=mine_lr, mine_rows=mine_rows,
-            pca_dim=pca_dim, heads_attn=heads_attn, seed=seed, latent_dim=latent_dim,
+            pca_dim=pca_dim, heads_attn=heads_attn, draws=draws, seed=seed, latent_dim=latent_dim,
         )  # fmt: skip
         super().__init__(modalities=modalities, task=task, params=params, latent_dim=latent_dim)
         if beta is not None and not (beta >= 0 and math.isfinite(beta)):
             raise InputError(f"method 'omib': 'beta' must be a finite number >= 0, got {beta}")
+        if int(draws) < 1:
+            raise InputError(f"method 'omib': 'draws' must be >= 1, got {draws}")
         self.k = int(k)
         dims = {m: self.encoders[m].out_dim for m in self.used_modalities}
         self.modality_heads = nn.ModuleDict({m: self.make_head(d + self.k) for m, d in dims.items()})  # Dec_i
@@ -85,6 +97,9 @@ class OMIB(Method):
         # running mean of xi over main-phase training batches: the TRBs' second input when
         # a modality is scored alone (0, the mean of e, before the main phase)
         self.register_buffer("xi_mean", torch.zeros(self.k))
+        # the S fixed noise draws of inference, (S, modalities, k), seeded
+        g = torch.Generator().manual_seed(int(seed))
+        self.register_buffer("draws", torch.randn(int(draws), len(dims), self.k, generator=g))
         self.r = torch.full((len(dims) - 1,), float("nan"))  # last r_j, for the engine's history
         self._r_sum, self._r_count = torch.zeros(len(dims) - 1), 0
 
@@ -145,22 +160,69 @@ class OMIB(Method):
         """Dec_m([z_m, e]): the TRB head of modality m."""
         return self.modality_heads[m](torch.cat([z, e], dim=-1))
 
-    def _omf(self, z: Mapping[str, Tensor], *, sample: bool) -> tuple[Tensor, dict[str, Tensor]]:
-        """OMF block: VAE_i -> zeta_i -> CAN -> xi (B, k); also the KL_i (mean over batch)."""
-        zetas, kls = [], {}
+    def _posteriors(self, z: Mapping[str, Tensor]) -> tuple[list[tuple[Tensor, Tensor]], dict[str, Tensor]]:
+        """VAE_i -> (mu_i, sigma_i) per modality; also the KL_i (mean over batch)."""
+        out, kls = [], {}
         for m in self.used_modalities:
             mu, std = self.vaes[m](z[m])
-            zetas.append(reparameterise(mu, std, sample=sample))
+            out.append((mu, std))
             kls[m] = gaussian_kl(mu.float(), std.float()).mean()
-        return self.can(zetas), kls
+        return out, kls
+
+    def _xi(self, post: list[tuple[Tensor, Tensor]], draw: int | None = None) -> Tensor:
+        """CAN over zeta_i = mu_i + sigma_i eps_i -> xi (B, k); eps random, or fixed draw `draw`."""
+        if draw is None:
+            return self.can([reparameterise(mu, std) for mu, std in post])
+        eps = self.draws[draw].to(post[0][0].dtype)
+        return self.can([mu + std * eps[i] for i, (mu, std) in enumerate(post)])
 
     def inference(self, batch: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], Tensor]:
+        """Training mode: one random draw (the SVDD centre and BatchNorm passes). Eval: the S
+        fixed draws; the fused head's outputs are stacked (S, B, d), reduced by `head_outputs`."""
         z = self.encode(batch)
-        xi, _ = self._omf(z, sample=False)
-        preds = {"": self.head(xi)}
+        post, _ = self._posteriors(z)
+        if self.training:
+            xi = self._xi(post)
+            preds = {"": self.head(xi)}
+        else:
+            xis = self._xi_draws(post)
+            preds = {"": self.head(xis)}
+            xi = xis.mean(0)
         for m in self.used_modalities:
             preds[m] = self._trb(m, z[m], self.xi_mean.expand(len(z[m]), -1))
         return preds, xi
+
+    def head_outputs(self, key: str, pred: Tensor) -> dict[str, Tensor]:
+        """The fused head's (S, B, d) outputs over the draws: their mean (non-SVDD tasks)."""
+        if key == "" and pred.dim() == 3:
+            pred = pred.mean(0)
+        return super().head_outputs(key, pred)
+
+    @torch.no_grad()
+    def predict(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Under SVDD: `score` (B,) = mean over the S draws of the per-spot task terms of L,
+        ||dDec(xi_s) - c||^2 + sum_i ||Dec_i([z_i, xi_s]) - c||^2 (see the module docstring);
+        `score_<i>` the TRB of modality i alone; `latent` mean_s xi_s (B, k). Other tasks: as
+        `Method.predict`, with the fused output averaged over the draws."""
+        if not self.is_svdd or self.training:
+            return super().predict(batch)
+        z = self.encode(batch)
+        post, _ = self._posteriors(z)
+        xis = self._xi_draws(post)  # (S, B, k)
+        score = self.head.score(self.head(xis).float())
+        for m in self.used_modalities:
+            zs = z[m].expand(len(xis), -1, -1)
+            score = score + self.modality_heads[m].score(self._trb(m, zs, xis).float())
+        out = {"score": score.mean(0)}
+        for m in self.used_modalities:
+            trb = self._trb(m, z[m], self.xi_mean.expand(len(z[m]), -1))
+            out[f"score_{m}"] = self.modality_heads[m].score(trb.float())
+        out["latent"] = xis.mean(0).float()
+        return out
+
+    def _xi_draws(self, post: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """xi for each of the S fixed draws: (S, B, k)."""
+        return torch.stack([self._xi(post, s) for s in range(len(self.draws))])
 
     def training_loss(self, batch: Mapping[str, Tensor], phase: str) -> dict[str, Tensor]:
         if phase not in self.phases:
@@ -173,15 +235,21 @@ class OMIB(Method):
                 for m in self.used_modalities
             }
             return {"loss": sum(terms.values()), **{k: v.detach() for k, v in terms.items()}}
-        xi, kls = self._omf(z, sample=self.training)
+        post, kls = self._posteriors(z)
         if self.training:
+            xi = self._xi(post)
             with torch.no_grad():
                 self.xi_mean.lerp_(xi.detach().float().mean(0), XI_MOMENTUM)
-        y_hat = self.head(xi)
+            y_hat = self.head(xi)
+            task = self.head_loss("", y_hat, batch)
+        else:  # val loss: the fixed draws, as scoring
+            xis = [self._xi(post, s) for s in range(len(self.draws))]
+            xi = xis[0]
+            y_hat = self.head(xi)
+            task = torch.stack([self.head_loss("", self.head(x), batch) for x in xis]).mean()
         y_mod = {m: self._trb(m, z[m], xi) for m in self.used_modalities}
         r = self._dynamic_r(y_mod, y_hat)
         first, *rest = self.used_modalities
-        task = self.head_loss("", y_hat, batch)
         kl = kls[first] + sum(r_j * kls[m] for r_j, m in zip(r.tolist(), rest))
         omf = task + self.beta * kl
         trbs = {f"trb_{m}": self.head_loss(m, y_mod[m], batch) for m in self.used_modalities}
