@@ -117,6 +117,22 @@ def test_omib_three_modalities_has_two_r(tiny):
     assert float(method.M_l) <= float(method.beta) <= float(method.M_u)
 
 
+def test_omib_clips_mine_estimates_to_valid_mutual_information(tiny, monkeypatch):
+    """MI estimates above the entropies (estimator error) made sum H - sum I negative and the
+    three-modality M_u negative; MI is clipped to [0, min(H_i, H_j)] and sum H - sum I
+    floored at max H_i."""
+    import tissue_mib.methods.omib as omib_module
+
+    monkeypatch.setattr(omib_module, "entropy", lambda x, **kw: 2.0)
+    monkeypatch.setattr(omib_module, "estimate_mi", lambda x, y, **kw: 5.0)
+    mods = ("genes", "histology", "audio")
+    method = _build(tiny, "omib", mods=mods)
+    method.setup(_loader(tiny, mods=mods))
+    assert float(method.M_l) == pytest.approx(1 / (5 * 6.0))
+    assert float(method.M_u) == pytest.approx(1 / (5 * 2.0))  # floor: max H = 2
+    assert float(method.M_l) <= float(method.beta) <= float(method.M_u)
+
+
 def test_omib_per_modality_scores_use_mean_xi(tiny):
     method = _build(tiny, "omib")
     loader = _loader(tiny)

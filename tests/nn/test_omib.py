@@ -74,6 +74,8 @@ def test_beta_bounds_three_modalities():
     assert m_l == pytest.approx(1 / (2.5 * 6)) and m_u == pytest.approx(1 / (2.5 * 4))
     with pytest.raises(InputError, match="3 entropies"):
         beta_bounds_three((1.0, 2.0), (0.5, 0.5, 1.0))
+    # sum H - sum I below the joint entropy's floor max H_i is floored there
+    assert beta_bounds_three((1.0, 2.0, 3.0), (2.0, 2.0, 3.0))[1] == pytest.approx(1 / (5 * 3.0))
 
 
 def test_draw_beta_is_seeded_and_in_bounds():

@@ -126,8 +126,9 @@ class OMIB(Method):
         )  # fmt: skip
         H = [entropy(x, **budget) for x in v]
         pairs = [(i, j) for i in range(len(v)) for j in range(i + 1, len(v))]
-        # MI is >= 0; a negative DV estimate (small budget, weak dependence) counts as 0
-        I = {(i, j): max(estimate_mi(v[i], v[j], **budget), 0.0) for i, j in pairs}
+        # 0 <= I(v_i; v_j) <= min(H_i, H_j): estimates outside (small budget, weak or strong
+        # dependence) are estimator error and are clipped, which keeps H_1 + H_2 - I_12 >= max H_i
+        I = {(i, j): min(max(estimate_mi(v[i], v[j], **budget), 0.0), H[i], H[j]) for i, j in pairs}
         if len(v) == 2:
             M_l, M_u = beta_bounds(H[0], H[1], I[(0, 1)])
         else:

@@ -207,14 +207,19 @@ def beta_bounds_three(H: Sequence[float], I: Sequence[float], *, r: Sequence[flo
 
     M_u = 1 / ((1 + r_1 + r_2)(sum H_i - sum_{i<j} I_ij)) and M_l = 1 / ((1 + r_1 + r_2) sum H_i).
     Eq. 103 is garbled in our copy; with r at its upper limit 2 (the default) the factor is
-    the 5 that survives in it, as the 3 = 1 + 2 of the two-modality bounds.
+    the 5 that survives in it, as the 3 = 1 + 2 of the two-modality bounds. sum H - sum I
+    is floored at max H_i (the joint entropy's lower bound), so estimates cannot make M_u
+    negative or infinite.
     """
     if len(H) != 3 or len(I) != 3 or len(r) != 2:
         raise InputError(f"beta bounds (three modalities): need 3 entropies, 3 pairwise MIs and 2 r values, got {len(H)}, {len(I)}, {len(r)}")
     factor = 1.0 + float(r[0]) + float(r[1])
-    total, joint = float(sum(H)), float(sum(H) - sum(I))
-    if not (total > 0 and joint > 0):
-        raise InputError(f"beta bounds (three modalities): need sum H > 0 and sum H - sum I > 0, got {total:.4g} and {joint:.4g}; fix beta instead")
+    total = float(sum(H))
+    if not total > 0:
+        raise InputError(f"beta bounds (three modalities): need sum H > 0, got {total:.4g}; fix beta instead")
+    # sum H - sum I = H(v1, v2, v3) - I(v1; v2; v3) stands for the joint entropy (exactly so for
+    # two modalities); estimates can take it to <= 0, below the joint entropy's floor max H_i
+    joint = max(total - float(sum(I)), float(max(H)))
     return 1.0 / (factor * total), 1.0 / (factor * joint)
 
 
