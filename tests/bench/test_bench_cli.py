@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from tissue_mib.bench.run import Cell, Eta
 from tissue_mib.bench.sim import ROWS, SimConfig
 from tissue_mib.cli.bench._grid import CELLS_FAILED
-from tissue_mib.cli.main import _app
+from tissue_mib.cli.main import _app, app
 from tissue_mib.errors import InputError
 from tissue_mib.methods import METHODS
 
@@ -97,12 +97,16 @@ def test_bench_sim_records_a_failing_cell_and_goes_on(tmp_path, monkeypatch):
     assert "| ibma | — (2 of 2 failed) |" in (out / "sim_table.md").read_text()
 
 
-def test_bench_mfeat_records_a_failing_cell_and_goes_on(tmp_path, shared_data, monkeypatch):
+def test_bench_mfeat_records_a_failing_cell_and_goes_on(tmp_path, shared_data, monkeypatch, capsys):
     _nan_loss(METHODS.get("concat"), monkeypatch)  # concat and concat-svdd (a subclass)
     out = tmp_path / "mfeat"
-    res = runner.invoke(_app, ["-q", "bench", "mfeat", "--quick", "--data", str(shared_data / "uci-mfeat"),
-                               "--methods", "concat,single", "--out", str(out)])
-    assert res.exit_code == CELLS_FAILED, res.output
+    # through the console-script entry point, which maps exit codes itself
+    monkeypatch.setattr("sys.argv", ["tissue-mib", "-q", "bench", "mfeat", "--quick", "--data", str(shared_data / "uci-mfeat"),
+                                     "--methods", "concat,single", "--out", str(out)])
+    with pytest.raises(SystemExit) as exit_info:
+        app()
+    assert exit_info.value.code == CELLS_FAILED
+    assert "mfeat fou+fac concat seed 0 normal 0: FloatingPointError" in capsys.readouterr().err
     result = json.loads((out / "mfeat_results.json").read_text())
     assert [f["cell"] for f in result["failures"]] == ["mfeat fou+fac concat seed 0", "mfeat fou+fac concat seed 0 normal 0"]
     assert all(r["status"] == "ok" for r in result["classification"] + result["anomaly"] if r["row"] != "concat")

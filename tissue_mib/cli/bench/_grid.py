@@ -32,4 +32,6 @@ def exit_on_failures(result: dict) -> None:
     typer.echo(f"{len(failed)} cell(s) failed (recorded in the table and JSON with their errors):", err=True)
     for f in failed:
         typer.echo(f"  {f['cell']}: {f['error']}", err=True)
-    raise typer.Exit(CELLS_FAILED)
+    # SystemExit, not typer.Exit: the entry point runs click with standalone_mode=False,
+    # which turns typer.Exit into a return value and would exit 0
+    raise SystemExit(CELLS_FAILED)
