@@ -93,7 +93,8 @@ def test_uniformity_tells_uniform_from_shifted_pvalues():
     assert u["ks_p"] > 0.01 and abs(u["mean"] - 0.5) < 0.05 and 0.02 < u["frac_below_0.05"] < 0.09 and u["n"] == 400
     lower = uniformity(conformal_pvalues(0.75 * rng.gamma(2.0, size=400), calib))  # a section scoring lower: conservative
     assert lower["ks_p"] < 1e-6 and lower["mean"] > 0.55 and lower["frac_below_0.05"] < 0.03
+    assert lower["ks_p_smaller"] > 0.5  # conservative is not the anti-conservative direction
     higher = uniformity(conformal_pvalues(1.4 * rng.gamma(2.0, size=400), calib))  # scoring higher: over-flagged
-    assert higher["ks_p"] < 1e-4 and higher["frac_below_0.05"] > 0.08
+    assert higher["ks_p"] < 1e-4 and higher["ks_p_smaller"] < higher["ks_p"] and higher["frac_below_0.05"] > 0.08
     with pytest.raises(InputError, match="p-values"):
         uniformity([])
