@@ -125,7 +125,8 @@ def run_mfeat(root: str | Path, cfg: MfeatConfig, *, out: str | Path | None = No
             for row, method, used in _rows(cfg, views):
                 specs = {v: encoder_spec(d.views[v]) for v in used}
                 rec = {"views": tag, "row": row, "seed": seed}
-                rec.update(_cell(f"mfeat {tag} {row} seed {seed}", "accuracy", lambda p: accuracy(d.y[d.test], p["probs"]), method, modalities=specs,
+                rec.update(_cell(f"mfeat {tag} {row} seed {seed}", "accuracy",
+                                 lambda p: accuracy(d.y[d.test], p["probs"]), method, modalities=specs,
                                  task={"kind": "multiclass", "n_classes": 10},
                                  train=_data(d, used, d.train, d.y[d.train]), test=_data(d, used, d.test, d.y[d.test]),
                                  cell=cfg.cell, seed=seed, params=_params(method, used, cfg)))
@@ -135,7 +136,8 @@ def run_mfeat(root: str | Path, cfg: MfeatConfig, *, out: str | Path | None = No
                 for digit in cfg.normal_digits:
                     normal = d.train[d.y[d.train] == digit]
                     rec = {"views": tag, "row": row, "seed": seed, "normal_digit": digit}
-                    rec.update(_cell(f"mfeat {tag} {row} seed {seed} normal {digit}", "auroc", lambda p, digit=digit: auroc(d.y[d.test] != digit, p["score"]),
+                    rec.update(_cell(f"mfeat {tag} {row} seed {seed} normal {digit}", "auroc",
+                                     lambda p, digit=digit: auroc(d.y[d.test] != digit, p["score"]),
                                      SVDD_NAMES.get(method, method), modalities=specs, task={"kind": "svdd"},
                                      train=_data(d, used, normal, None), test=_data(d, used, d.test, None),
                                      cell=cfg.svdd_cell, seed=seed, params=_params(method, used, cfg)))
