@@ -60,6 +60,10 @@ class SimConfig:
     pca_dim: int = 256
     mine_budgets: tuple[int, ...] = (100, 500, 2000)
 
+    def data_options(self) -> dict:
+        """The `make_sim` / `sim_layout` options every data set of the run shares."""
+        return {"n": self.n, "b1": self.b1, "b2": self.b2, "scale": self.scale}
+
     @classmethod
     def quick(cls) -> SimConfig:
         """Tiny sizes for tests: seconds, not meaningful numbers."""
@@ -104,7 +108,7 @@ def check(cfg: SimConfig) -> None:
     if unknown:
         raise InputError(f"unknown bench sim row(s) {unknown} (option methods); choose from {list(ROWS)}")
     for ds in dict.fromkeys((*cfg.datasets, cfg.sweep_dataset)):
-        sim_layout(ds, n=cfg.n, b1=cfg.b1, b2=cfg.b2, scale=cfg.scale)
+        sim_layout(ds, **cfg.data_options())
     if not cfg.seeds:
         raise InputError("bench sim needs at least one seed (option seeds)")
 
@@ -127,7 +131,7 @@ def run_table(cfg: SimConfig, *, eta: Eta | None = None) -> list[dict]:
     bar = progress_bar(desc="bench sim", total=len(cfg.datasets) * len(cfg.seeds) * len(cfg.rows))
     for ds in cfg.datasets:
         for seed in cfg.seeds:
-            data = make_sim(ds, n=cfg.n, b1=cfg.b1, b2=cfg.b2, scale=cfg.scale, seed=seed)
+            data = make_sim(ds, seed=seed, **cfg.data_options())
             for row in cfg.rows:
                 method, arrays, params = _row_spec(row, _views(data))
                 if method == "omib":
@@ -177,7 +181,7 @@ def mine_budget(cfg: SimConfig) -> list[dict]:
     on the sweep data set's training rows (OMIB's own MINE and `beta_bounds`)."""
     from tissue_mib.nn.objectives.omib import beta_bounds, entropy, estimate_mi
 
-    data = make_sim(cfg.sweep_dataset, n=cfg.n, b1=cfg.b1, b2=cfg.b2, scale=cfg.scale, seed=cfg.seeds[0])
+    data = make_sim(cfg.sweep_dataset, seed=cfg.seeds[0], **cfg.data_options())
     rows = data.train[:4096]
     x1, x2 = data.x1[rows], data.x2[rows]
     out = []
@@ -204,7 +208,7 @@ def beta_sweep(cfg: SimConfig, *, eta: Eta | None = None) -> list[dict]:
     data = None
     for seed, beta in progress(jobs, desc="beta sweep"):
         if data is None or data.params["seed"] != seed:
-            data = make_sim(cfg.sweep_dataset, n=cfg.n, b1=cfg.b1, b2=cfg.b2, scale=cfg.scale, seed=seed)
+            data = make_sim(cfg.sweep_dataset, seed=seed, **cfg.data_options())
         views = _views(data)
         params = {**_omib_params(cfg), "beta": float(beta)}
         rec, model = _cell_record({"beta": float(beta), "seed": seed}, f"SIM-{cfg.sweep_dataset} beta {beta:.3g} seed {seed}",

@@ -52,8 +52,14 @@ def sim_layout(
     test_fraction: float = 0.1,
     scale: float = 1.0,
 ) -> dict:
-    """Check the options of `make_sim` (InputError naming the field) and return the block
-    sizes: {"kind": "SIM-I", "d0", "d0_superfluous", "d11", "d21", "b1", "b2"}."""
+    """Check the options of a SIM data set (InputError naming the field) and return them with
+    the block sizes resolved: {"kind": "SIM-I", "n", "d0", "d0_superfluous", "d11", "d21",
+    "b1", "b2", "test_fraction", "scale"}.
+
+    `d0` = size of a0, `d0_superfluous` = size of b0, `b1`/`b2` = sizes of the superfluous
+    private blocks (default: d11 and d21). `scale` multiplies every block size (rounded,
+    at least 1; 1.0 = the paper; small values make quick tests).
+    """
     key = str(kind).upper().removeprefix("SIM-")
     if key not in SIM_SIZES:
         raise InputError(f"unknown SIM data set {kind!r} (field kind); choose one of SIM-I, SIM-II, SIM-III")
@@ -71,30 +77,15 @@ def sim_layout(
     for name, size in (("d0", d0), ("d0_superfluous", d0_superfluous), ("b1", b1), ("b2", b2)):
         if size < 0:
             raise InputError(f"block size must be >= 0, got {name}={size} (field {name})")
-    return {"kind": f"SIM-{key}", "d0": d0, "d0_superfluous": d0_superfluous, "d11": d11, "d21": d21, "b1": b1, "b2": b2}
+    return {"kind": f"SIM-{key}", "n": n, "d0": d0, "d0_superfluous": d0_superfluous, "d11": d11, "d21": d21,
+            "b1": b1, "b2": b2, "test_fraction": test_fraction, "scale": scale}
 
 
-def make_sim(
-    kind: str = "I",
-    *,
-    n: int = 10_000,
-    d0: int = 200,
-    d0_superfluous: int = 200,
-    b1: int | None = None,
-    b2: int | None = None,
-    test_fraction: float = 0.1,
-    scale: float = 1.0,
-    seed: int = 0,
-) -> SimData:
-    """Generate SIM-`kind` (`"I"`, `"II"` or `"III"`) with `n` samples, deterministic in `seed`.
-
-    `d0` = size of a0, `d0_superfluous` = size of b0, `b1`/`b2` = sizes of the superfluous
-    private blocks (default: d11 and d21). `scale` multiplies every block size (rounded,
-    at least 1; 1.0 = the paper; small values make quick tests). The split is stratified by y.
-    """
-    sizes = sim_layout(kind, n=n, d0=d0, d0_superfluous=d0_superfluous, b1=b1, b2=b2, test_fraction=test_fraction,
-                       scale=scale)
-    d0, d0_superfluous, d11, d21, b1, b2 = (sizes[k] for k in ("d0", "d0_superfluous", "d11", "d21", "b1", "b2"))
+def make_sim(kind: str = "I", *, seed: int = 0, **options) -> SimData:
+    """Generate SIM-`kind` (`"I"`, `"II"` or `"III"`), deterministic in `seed`; `options` are
+    those of `sim_layout` (n, block sizes, test_fraction, scale). The split is stratified by y."""
+    layout = sim_layout(kind, **options)
+    n, d0, d0_superfluous, d11, d21, b1, b2 = (layout[k] for k in ("n", "d0", "d0_superfluous", "d11", "d21", "b1", "b2"))
 
     rng = np.random.default_rng(seed)
     a0, b0 = rng.standard_normal((n, d0)), rng.standard_normal((n, d0_superfluous))
@@ -106,7 +97,7 @@ def make_sim(
 
     x1 = np.concatenate([a0, b0, a1, bb1], axis=1).astype(np.float32)
     x2 = np.concatenate([a0, b0, a2, bb2], axis=1).astype(np.float32)
-    train, test = train_test_split(np.arange(n), test_size=test_fraction, stratify=y, random_state=seed)
+    train, test = train_test_split(np.arange(n), test_size=layout["test_fraction"], stratify=y, random_state=seed)
     train, test = np.sort(train), np.sort(test)
     blocks = {
         "a0": ("x1", 0, d0),
@@ -116,7 +107,7 @@ def make_sim(
         "a2": ("x2", d0 + d0_superfluous, d0 + d0_superfluous + d21),
         "b2": ("x2", d0 + d0_superfluous + d21, x2.shape[1]),
     }
-    params = {**sizes, "n": n, "test_fraction": test_fraction, "scale": scale, "seed": seed}
+    params = {**layout, "seed": seed}
     return SimData(x1=x1, x2=x2, authentic=authentic.astype(np.float32), y=y, train=train,
                    test=test, blocks=blocks, delta=delta, params=params)
 
