@@ -175,7 +175,7 @@ def test_omib_svdd_score_is_the_task_terms_over_fixed_draws(tiny):
     # the same rows in other batches get the same scores: the draws are shared by all rows
     small = next(iter(BatchLoader(tiny.tiny_data("svdd", modalities=TWO), batch_size=8, min_batch=2)))
     torch.testing.assert_close(method.predict(small)["score"], out["score"][:8])
-    # other tasks average the fused output over the draws
+    # other tasks predict with zeta = mu
     clf = _build(tiny, "omib", kind="multiclass", draws=3)
     clf.setup(_loader(tiny, "multiclass"))
     clf.eval()
@@ -183,8 +183,17 @@ def test_omib_svdd_score_is_the_task_terms_over_fixed_draws(tiny):
     logits = clf.predict(b)["logits"]
     with torch.no_grad():
         post, _ = clf._posteriors(clf.encode(b))
-        mean = torch.stack([clf.head(clf._xi(post, s)) for s in range(3)]).mean(0)
-    torch.testing.assert_close(logits, mean)
+        at_mu = clf.head(clf.can([mu for mu, _ in post]))
+    torch.testing.assert_close(logits, at_mu)
+
+
+def test_omib_refuses_a_non_positive_entropy_estimate(tiny, monkeypatch):
+    import tissue_mib.methods.omib as omib_module
+
+    monkeypatch.setattr(omib_module, "entropy", lambda x, **kw: -1.1)
+    method = _build(tiny, "omib")
+    with pytest.raises(InputError, match="entropy estimate of modality 'genes' is -1.1 <= 0.*mine_steps"):
+        method.setup(_loader(tiny))
 
 
 def test_refresh_batchnorm_gives_the_final_weights_statistics(tiny):
