@@ -15,7 +15,7 @@ from tissue_mib.errors import InputError
 def sim(
     quick: bool = typer.Option(False, "--quick", help="Tiny sizes and epochs (seconds; for tests, not for numbers)."),
     datasets: str | None = typer.Option(None, "--datasets", help="Comma-separated of I, II, III (default all; quick: I)."),
-    methods: str | None = typer.Option(None, "--methods", help="Comma-separated table rows (default all): omib, ibma, e-mib, l-mib, c-mib, concat, 'x1 alone', 'x2 alone', 'authentic optimum', '[a0] alone', '[a1; a2] alone'."),
+    methods: str | None = typer.Option(None, "--methods", help="Comma-separated table rows (default all): omib, ibma, e-mib, l-mib, c-mib, concat, 'x1 alone', 'x2 alone', 'authentic optimum', '\\[a0] alone', '\\[a1; a2] alone'."),
     seeds: str | None = typer.Option(None, "--seeds", help="Comma-separated training/data seeds (default 0,1,2)."),
     epochs: int | None = typer.Option(None, "--epochs", help="Epochs per run (paper: 100); OMIB's warm-up gets a tenth more."),
     n: int | None = typer.Option(None, "--n", help="Samples per data set, split 9:1 (paper: 10000)."),
