@@ -145,7 +145,7 @@ def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, n_epochs) 
         loss = terms["loss"]
         if not torch.isfinite(loss):
             bar.close()
-            raise FloatingPointError(f"non-finite loss in phase '{phase}', epoch {pos.epoch}: {float(loss)}")
+            raise FloatingPointError(f"non-finite loss in phase '{phase}', epoch {pos.epoch}: {loss.item()}")
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
