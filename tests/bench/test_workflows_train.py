@@ -8,12 +8,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+import tissue_mib
 from tissue_mib.bench.run import Cell
 from tissue_mib.bench.workflows import RECIPES, Recipe, run_workflow
 from tissue_mib.cli.main import _app
 from tissue_mib.errors import InputError
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "workflows"
+CONFIGS = Path(tissue_mib.__file__).resolve().parent / "configs" / "workflows"
 SMALL = {"latent_dim": 32}
 FAST = Cell(epochs=4, warmup_epochs=1, lr=3e-3, batch_size=32)
 

@@ -27,9 +27,22 @@ def read_sections(specs: list[str], *, labels_dir: Path | None = None) -> list:
     return adatas
 
 
-def load_config(path: Path | None) -> dict:
-    """Load a YAML preset (`configs/<method>.yaml`); {} when no path is given."""
-    return {} if path is None else read_yaml_mapping(path, what="config file")
+PRESETS = Path(__file__).resolve().parents[1] / "configs"  # shipped with the package
+
+
+def load_config(path: Path | None, *, folder: Path = PRESETS) -> dict:
+    """Load a YAML preset: a file path, or the name of a preset shipped in `folder` (method
+    presets `omib`, `e-mib`, ...; `folder / "workflows"` for workflow recipes). {} for None."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.exists() and path.suffix == "" and path.parent == Path("."):
+        shipped = folder / f"{path.name.replace('-', '_')}.yaml"
+        if not shipped.is_file():
+            known = ", ".join(sorted(p.stem.replace("_", "-") for p in folder.glob("*.yaml")))
+            raise InputError(f"config {str(path)!r}: no such file and no shipped preset of that name (presets: {known})")
+        path = shipped
+    return read_yaml_mapping(path, what="config file")
 
 
 def echo_table(rows: list[dict], columns: list[str], *, title: str | None = None) -> None:

@@ -13,7 +13,7 @@ from tissue_mib.cli._common import echo_table, load_config, read_sections
 def train(
     normal: list[str] = typer.Option(..., "--normal", "-n", help="Healthy sections: catalogue names (NB-A..H, SYN-NB-A..H), paths or globs. Repeat or comma-separate."),
     method: str = typer.Option("omib", "--method", "-m", help="omib, ibma, e-mib, l-mib, c-mib, concat-svdd, gene-svdd, histo-svdd."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="YAML preset, e.g. configs/omib.yaml; command-line options win."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML preset: a path, or a shipped preset name (omib, ibma, e-mib, l-mib, c-mib, concat-svdd, gene-svdd, histo-svdd); command-line options win."),
     out: Path = typer.Option(Path("runs/model"), "--out", "-o", help="Model directory to write."),
     epochs: int | None = typer.Option(None, "--epochs", "-e", help="Training epochs (main phase; OMIB's warm-up keeps its preset)."),
     genes_only: bool = typer.Option(False, "--genes-only", help="Use the genes alone (sections without images)."),
@@ -26,7 +26,7 @@ def train(
 
       tissue-mib train --normal SYN-NB-A..H --method omib --out runs/omib
 
-      tissue-mib train --normal NB-A..H --method ibma --config configs/ibma.yaml --out runs/ibma --device cuda
+      tissue-mib train --normal NB-A..H --method ibma --config ibma --out runs/ibma --device cuda
     """
     from tissue_mib import tl
 

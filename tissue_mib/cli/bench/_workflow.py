@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from tissue_mib.cli._common import echo_table, load_config
+from tissue_mib.cli._common import PRESETS, echo_table, load_config
 
 
 def make_command(name: str, *, summary: str, example: str):
@@ -17,7 +17,7 @@ def make_command(name: str, *, summary: str, example: str):
     def command(
         data: Path | None = typer.Option(None, "--data", help="The workflow's feature file (format: docs/workflows.md)."),
         synthetic: bool = typer.Option(False, "--synthetic", help="Write and use a small synthetic stand-in in the same format."),
-        config: Path | None = typer.Option(None, "--config", help="YAML recipe overriding the defaults (configs/workflows/<name>.yaml)."),
+        config: Path | None = typer.Option(None, "--config", help="YAML recipe overriding the defaults: a path, or the name of a shipped recipe (emotion, sentiment, cxr)."),
         method: str | None = typer.Option(None, "--method", help="Registered method: omib, ibma, e-mib, l-mib, c-mib, concat."),
         epochs: int | None = typer.Option(None, "--epochs", help="Training epochs (OMIB's warm-up gets a tenth more)."),
         seed: int | None = typer.Option(None, "--seed"),
@@ -28,7 +28,7 @@ def make_command(name: str, *, summary: str, example: str):
 
         recipe = RECIPES[name]
         if config is not None:
-            recipe = Recipe.from_dict(load_config(config), base=recipe, source=str(config))
+            recipe = Recipe.from_dict(load_config(config, folder=PRESETS / "workflows"), base=recipe, source=str(config))
         if method:
             recipe = replace(recipe, method=method)
         if seed is not None:
