@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -67,13 +68,18 @@ def read_yaml_mapping(path: str | os.PathLike, *, what: str) -> dict:
 
 
 def plain(value):
-    """Tuples -> lists, numpy scalars/arrays -> Python values, keys -> str, recursively (JSON/YAML-safe)."""
-    if isinstance(value, dict):
+    """JSON/YAML-safe copy, recursively: mappings -> dicts with str keys, tuples -> lists,
+    numpy scalars/arrays -> Python values, NaN/inf -> None (JSON has no NaN), paths -> str."""
+    if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return plain(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        return plain(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
     return value

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tissue_mib.utils import atomic_write
+from tissue_mib.utils import atomic_write, plain
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float]:
@@ -51,27 +51,11 @@ def markdown_table(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plain(obj):
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        return _plain(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def write_json(path: str | Path, result: Mapping) -> Path:
     """Write `result` as indented JSON (numpy values as plain numbers, NaN as null)."""
     path = Path(path)
     with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(_plain(result), indent=2) + "\n")
+        tmp.write_text(json.dumps(plain(result), indent=2) + "\n")
     return path
 
 

@@ -21,7 +21,7 @@ from shapely.geometry import mapping
 
 from tissue_mib.errors import InputError
 from tissue_mib.pl.sections import select_library
-from tissue_mib.utils import atomic_write
+from tissue_mib.utils import atomic_write, plain
 
 logger = logging.getLogger(__name__)
 
@@ -99,15 +99,6 @@ def write_geojson(adata, path: str | Path, *, library_id: str | None = None) -> 
     collection = regions_geojson(adata, library_id=library_id)
     path = Path(path)
     with atomic_write(path, suffix=".geojson") as tmp:
-        tmp.write_text(json.dumps(_plain(collection)))
+        tmp.write_text(json.dumps(plain(collection)))
     logger.info("wrote %d region(s) to %s", len(collection["features"]), path)
     return path
-
-
-def _plain(obj):
-    """Tuples (from shapely's mapping) to lists so the JSON is exactly what QuPath expects."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
