@@ -177,12 +177,17 @@ class OMIB(Method):
             kls[m] = gaussian_kl(mu.float(), std.float()).mean()
         return out, kls
 
-    def _xi(self, post: list[tuple[Tensor, Tensor]], draw: int | None = None) -> Tensor:
-        """CAN over zeta_i = mu_i + sigma_i eps_i -> xi (B, k); eps random, or fixed draw `draw`."""
-        if draw is None:
-            return self.can([reparameterise(mu, std) for mu, std in post])
-        eps = self.draws[draw].to(post[0][0].dtype)
-        return self.can([mu + std * eps[i] for i, (mu, std) in enumerate(post)])
+    def _xi(self, post: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """Training: CAN over zeta_i = mu_i + sigma_i eps_i with random eps -> xi (B, k)."""
+        return self.can([reparameterise(mu, std) for mu, std in post])
+
+    def _xi_eval(self, post: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """Evaluation: xi (S, B, k) for the S fixed draws under SVDD; (1, B, k) at zeta = mu
+        for other tasks."""
+        if not self.is_svdd:
+            return self.can([mu for mu, _ in post])[None]
+        eps = self.draws.to(post[0][0].dtype)
+        return torch.stack([self.can([mu + std * e[i] for i, (mu, std) in enumerate(post)]) for e in eps])
 
     def inference(self, batch: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], Tensor]:
         """Training mode: one random draw (the SVDD centre and BatchNorm passes). Eval: under
@@ -192,12 +197,9 @@ class OMIB(Method):
         if self.training:
             xi = self._xi(post)
             y_hat = self.head(xi)
-        elif self.is_svdd:
-            xis = self._xi_draws(post)
-            xi, y_hat = xis.mean(0), self.head(xis).mean(0)
         else:
-            xi = self.can([mu for mu, _ in post])
-            y_hat = self.head(xi)
+            xis = self._xi_eval(post)
+            xi, y_hat = xis.mean(0), self.head(xis).mean(0)
         preds = {"": y_hat}
         for m in self.used_modalities:
             preds[m] = self._trb(m, z[m], self.xi_mean.expand(len(z[m]), -1))
@@ -213,7 +215,7 @@ class OMIB(Method):
             return super().predict(batch)
         z = self.encode(batch)
         post, _ = self._posteriors(z)
-        xis = self._xi_draws(post)  # (S, B, k)
+        xis = self._xi_eval(post)  # (S, B, k)
         score = self.head.score(self.head(xis).float())
         for m in self.used_modalities:
             zs = z[m].expand(len(xis), -1, -1)
@@ -224,10 +226,6 @@ class OMIB(Method):
             out[f"score_{m}"] = self.modality_heads[m].score(trb.float())
         out["latent"] = xis.mean(0).float()
         return out
-
-    def _xi_draws(self, post: list[tuple[Tensor, Tensor]]) -> Tensor:
-        """xi for each of the S fixed draws: (S, B, k)."""
-        return torch.stack([self._xi(post, s) for s in range(len(self.draws))])
 
     def training_loss(self, batch: Mapping[str, Tensor], phase: str) -> dict[str, Tensor]:
         if phase not in self.phases:
@@ -247,15 +245,11 @@ class OMIB(Method):
                 self.xi_mean.lerp_(xi.detach().float().mean(0), XI_MOMENTUM)
             y_hat = self.head(xi)
             task = self.head_loss("", y_hat, batch)
-        elif self.is_svdd:  # val loss: the fixed draws, as scoring
-            xis = [self._xi(post, s) for s in range(len(self.draws))]
-            xi = xis[0]
-            y_hat = self.head(xi)
-            task = torch.stack([self.head_loss("", self.head(x), batch) for x in xis]).mean()
-        else:  # val loss: zeta = mu, as prediction
-            xi = self.can([mu for mu, _ in post])
-            y_hat = self.head(xi)
-            task = self.head_loss("", y_hat, batch)
+        else:  # val loss on the inputs of scoring / prediction
+            xis = self._xi_eval(post)
+            y_hats = [self.head(x) for x in xis]
+            xi, y_hat = xis[0], y_hats[0]
+            task = torch.stack([self.head_loss("", y, batch) for y in y_hats]).mean()
         y_mod = {m: self._trb(m, z[m], xi) for m in self.used_modalities}
         r = self._dynamic_r(y_mod, y_hat)
         first, *rest = self.used_modalities
