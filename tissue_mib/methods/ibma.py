@@ -42,9 +42,8 @@ class IBMA(Method):
 
     Options: `eta` weight of the IB bounds (0.5), `n_clusters` pseudo-classes (8),
     `pca_dim` PCA components per modality for the clustering (16), `heads_attn`
-    transformer heads (8), `norm` LayerNorm placement in the block ("pre", the default, "post", "none";
-    docs/methods.md, "Deep SVDD and normalisation"),
-    `seed`.
+    transformer heads (8), `norm` LayerNorm placement in the block ("pre", "post", "none";
+    docs/methods.md, "Deep SVDD and normalisation"), `seed`.
     """
 
     n_modalities = (2,)

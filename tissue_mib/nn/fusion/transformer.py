@@ -47,13 +47,13 @@ class TransformerFusion(nn.Module):
         bias = not svdd
         self.tokens = Tokenizer(self.in_dims, d_model, svdd=svdd)
         self.attn = nn.MultiheadAttention(d_model, n_heads, bias=bias, batch_first=True)
-        self.norm1 = nn.LayerNorm(d_model, elementwise_affine=not svdd)
+        self.norm1 = nn.LayerNorm(d_model, elementwise_affine=not svdd) if norm != "none" else nn.Identity()
         self.mlp = nn.Sequential(
             nn.Linear(d_model, mlp_ratio * d_model, bias=bias),
             nn.GELU(),
             nn.Linear(mlp_ratio * d_model, d_model, bias=bias),
         )
-        self.norm2 = nn.LayerNorm(d_model, elementwise_affine=not svdd)
+        self.norm2 = nn.LayerNorm(d_model, elementwise_affine=not svdd) if norm != "none" else nn.Identity()
         self.proj = nn.Linear(len(self.in_dims) * d_model, self.out_dim, bias=bias)
 
     def forward(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -62,12 +62,9 @@ class TransformerFusion(nn.Module):
         if self.norm == "post":
             t = self.norm1(t + self._attend(t))
             t = self.norm2(t + self.mlp(t))
-        elif self.norm == "pre":
+        else:  # "pre"; "none" has identities for norm1, norm2
             t = t + self._attend(self.norm1(t))
             t = t + self.mlp(self.norm2(t))
-        else:
-            t = t + self._attend(t)
-            t = t + self.mlp(t)
         return self.proj(t.flatten(1))
 
     def _attend(self, t: torch.Tensor) -> torch.Tensor:
