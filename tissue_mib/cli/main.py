@@ -61,15 +61,14 @@ _register_all(_app, "tissue_mib.cli")
 def app() -> None:
     """Console-script entry point: runs the typer app and maps errors to exit codes."""
     try:
-        _app(standalone_mode=False)
+        # without standalone mode click returns a command's typer.Exit code instead of exiting
+        code = _app(standalone_mode=False)
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except typer.Exit as ex:
-        sys.exit(ex.exit_code)
     except Exception as err:  # noqa: BLE001 - the top level must turn any failure into exit 1
         import click
 
@@ -80,3 +79,5 @@ def app() -> None:
             raise
         typer.echo(f"internal error: {type(err).__name__}: {err} (set TISSUE_MIB_DEBUG=1 for the traceback)", err=True)
         sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)

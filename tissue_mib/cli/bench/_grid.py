@@ -11,17 +11,18 @@ CELLS_FAILED = 3
 
 
 def parse_ints(text: str, option: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise InputError(f"option {option} must be comma-separated integers, got {text!r}") from None
+    return _parse(text, option, int, "integers")
 
 
 def parse_floats(text: str, option: str) -> tuple[float, ...]:
+    return _parse(text, option, float, "numbers")
+
+
+def _parse(text: str, option: str, cast, what: str) -> tuple:
     try:
-        return tuple(float(t) for t in text.split(",") if t.strip())
+        return tuple(cast(t) for t in text.split(",") if t.strip())
     except ValueError:
-        raise InputError(f"option {option} must be comma-separated numbers, got {text!r}") from None
+        raise InputError(f"option {option} must be comma-separated {what}, got {text!r}") from None
 
 
 def exit_on_failures(result: dict) -> None:
@@ -32,6 +33,4 @@ def exit_on_failures(result: dict) -> None:
     typer.echo(f"{len(failed)} cell(s) failed (recorded in the table and JSON with their errors):", err=True)
     for f in failed:
         typer.echo(f"  {f['cell']}: {f['error']}", err=True)
-    # SystemExit, not typer.Exit: the entry point runs click with standalone_mode=False,
-    # which turns typer.Exit into a return value and would exit 0
-    raise SystemExit(CELLS_FAILED)
+    raise typer.Exit(CELLS_FAILED)
