@@ -149,3 +149,14 @@ def test_genes_only_round_trip_on_the_squidpy_fixture(shared_data, tmp_path):
     assert np.isfinite(scored.obs["tissue_mib_score"]).all()
     assert scored.obs["tissue_mib_score"].std() > 0
     assert set(scored.obs["tissue_mib_label"].cat.categories) == {"normal", "anomalous"}
+
+
+def test_usage_errors_exit_2_with_click_message(monkeypatch, capsys):
+    """An unknown option or a bare command is a usage error (exit 2, click's message), not an internal error."""
+    code, _, err = run(monkeypatch, capsys, "train", "--bogus")
+    assert code == 2 and "No such option: --bogus" in err and "internal error" not in err
+    monkeypatch.setattr(sys, "argv", ["tissue-mib"])
+    with pytest.raises(SystemExit) as exit_info:
+        main.app()
+    out = capsys.readouterr()
+    assert exit_info.value.code == 2 and "Usage" in out.out + out.err and "internal error" not in out.err

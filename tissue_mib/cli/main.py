@@ -69,12 +69,10 @@ def app() -> None:
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)
+    except typer.TyperException as err:  # typer's (vendored) click usage errors: unknown option, missing argument
+        err.show()
+        sys.exit(err.exit_code)
     except Exception as err:  # noqa: BLE001 - the top level must turn any failure into exit 1
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
         if os.environ.get("TISSUE_MIB_DEBUG"):
             raise
         typer.echo(f"internal error: {type(err).__name__}: {err} (set TISSUE_MIB_DEBUG=1 for the traceback)", err=True)
