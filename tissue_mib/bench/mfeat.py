@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tissue_mib import __version__
 from tissue_mib.bench.metrics import accuracy
 from tissue_mib.bench.report import bar_plot, failed_note, fmt_mean_sd, markdown_table, mean_sd, save_figure, write_json, write_text
-from tissue_mib.bench.run import Cell, Eta, encoder_spec, failures, fit_predict, guarded
+from tissue_mib.bench.run import Cell, Eta, config_from_dict, encoder_spec, failures, fit_predict, guarded
 from tissue_mib.datasets.mfeat import MFEAT_VIEWS, load_mfeat
 from tissue_mib.errors import InputError
 from tissue_mib.metrics import auroc
@@ -42,6 +43,11 @@ class MfeatConfig:
     svdd_cell: Cell = field(default_factory=lambda: Cell(epochs=50, lr=1e-3, weight_decay=1e-4, batch_size=64))
     mine_steps: int = 200
     latent_dim: int = 256
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MfeatConfig:
+        """The config recorded in a result JSON (`asdict` of an MfeatConfig)."""
+        return config_from_dict(cls, d)
 
     @classmethod
     def quick(cls) -> MfeatConfig:
@@ -145,12 +151,18 @@ def run_mfeat(root: str | Path, cfg: MfeatConfig, *, out: str | Path | None = No
                     bar.update()
                     eta.step()
     bar.close()
-    result = {"benchmark": "mfeat", "config": asdict(cfg), "split": {"train": int(d.train.size), "test": int(d.test.size)},
-              "classification": cls_records, "anomaly": svdd_records, "table": summarise(cls_records, svdd_records, cfg),
-              "failures": failures(cls_records + svdd_records), "seconds": round(time.perf_counter() - start, 1)}
+    result = assemble(cfg, cls_records, svdd_records, split={"train": int(d.train.size), "test": int(d.test.size)},
+                      seconds=time.perf_counter() - start)
     if out is not None:
         write_outputs(result, cfg, Path(out))
     return result
+
+
+def assemble(cfg: MfeatConfig, cls_records: list[dict], svdd_records: list[dict], *, split: dict, seconds: float) -> dict:
+    """The result dict of a run (or of merged runs): config, split, records, table and failures."""
+    return {"benchmark": "mfeat", "version": __version__, "config": asdict(cfg), "split": split,
+            "classification": cls_records, "anomaly": svdd_records, "table": summarise(cls_records, svdd_records, cfg),
+            "failures": failures(cls_records + svdd_records), "seconds": round(seconds, 1)}
 
 
 def summarise(cls_records: list[dict], svdd_records: list[dict], cfg: MfeatConfig) -> list[dict]:

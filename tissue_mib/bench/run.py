@@ -12,7 +12,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TypeVar
 
 import numpy as np
@@ -125,6 +125,27 @@ class Eta:
             elapsed = time.perf_counter() - self.start
             logger.info("%s: %d of %d cells in %s; about %s left (estimate)", self.name, self.done, self.total,
                         _duration(elapsed), _duration(elapsed / self.done * (self.total - self.done)))
+
+
+def config_from_dict(cls: type[T], d: Mapping) -> T:
+    """A benchmark config dataclass from its `asdict` form in a result JSON: `Cell` fields
+    rebuilt, lists back to (nested) tuples; an unknown or missing field is an InputError."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise InputError(f"{cls.__name__}: unknown config field(s) {unknown} in the result file")
+
+    def value(v):
+        if isinstance(v, Mapping):
+            return Cell(**v)
+        if isinstance(v, list):
+            return tuple(value(x) for x in v)
+        return v
+
+    try:
+        return cls(**{k: value(v) for k, v in d.items()})
+    except TypeError as err:
+        raise InputError(f"{cls.__name__}: config in the result file does not fit ({err})") from None
 
 
 def failures(records: list[dict]) -> list[dict]:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tissue_mib import __version__
 from tissue_mib.bench.metrics import accuracy
 from tissue_mib.bench.report import bar_plot, failed_note, fmt_mean_sd, markdown_table, mean_sd, save_figure, write_json, write_text
-from tissue_mib.bench.run import Cell, Eta, failures, fit_predict, guarded
+from tissue_mib.bench.run import Cell, Eta, config_from_dict, failures, fit_predict, guarded
 from tissue_mib.datasets.sim import make_sim, sim_layout
 from tissue_mib.errors import InputError
 from tissue_mib.settings import progress, progress_bar
@@ -59,6 +60,11 @@ class SimConfig:
     mine_steps: int = 500
     pca_dim: int = 256
     mine_budgets: tuple[int, ...] = (100, 500, 2000)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SimConfig:
+        """The config recorded in a result JSON (`asdict` of a SimConfig)."""
+        return config_from_dict(cls, d)
 
     def data_options(self) -> dict:
         """The `make_sim` / `sim_layout` options every data set of the run shares."""
@@ -248,17 +254,26 @@ def run_sim(cfg: SimConfig, *, out: str | Path | None = None, sweep: bool = True
     n_table = len(cfg.datasets) * len(cfg.seeds) * len(cfg.rows)
     eta = Eta("bench sim", n_table + (len(cfg.seeds) * len(cfg.betas) if sweep else 0), every=len(cfg.rows))
     records = run_table(cfg, eta=eta)
-    result = {"benchmark": "sim", "config": asdict(cfg), "records": records, "table": summarise(records, cfg),
-              "paper_table2": PAPER_TABLE2}
-    if sweep:
-        result["mine_budget"] = mine_budget(cfg)
-        result["beta_sweep"] = beta_sweep(cfg, eta=eta)
-        finished = [r for r in result["beta_sweep"] if r["status"] == "ok"]
-        result["beta_peak"] = max(finished, key=lambda r: r["accuracy"])["beta"] if finished else None
-    result["failures"] = failures(records + result.get("beta_sweep", []))
-    result["seconds"] = round(time.perf_counter() - start, 1)
+    mine, betas = (mine_budget(cfg), beta_sweep(cfg, eta=eta)) if sweep else (None, None)
+    result = assemble(cfg, records, mine_budget=mine, beta_sweep=betas, seconds=time.perf_counter() - start)
     if out is not None:
         write_outputs(result, cfg, Path(out))
+    return result
+
+
+def assemble(cfg: SimConfig, records: list[dict], *, mine_budget: list[dict] | None = None,
+             beta_sweep: list[dict] | None = None, seconds: float) -> dict:
+    """The result dict of a run (or of merged runs): config, records, table, failures and,
+    when given, the MINE budget study, the beta sweep and its peak."""
+    result = {"benchmark": "sim", "version": __version__, "config": asdict(cfg), "records": records,
+              "table": summarise(records, cfg), "paper_table2": PAPER_TABLE2}
+    if beta_sweep is not None:
+        result["mine_budget"] = mine_budget
+        result["beta_sweep"] = beta_sweep
+        finished = [r for r in beta_sweep if r["status"] == "ok"]
+        result["beta_peak"] = max(finished, key=lambda r: r["accuracy"])["beta"] if finished else None
+    result["failures"] = failures(records + (beta_sweep or []))
+    result["seconds"] = round(seconds, 1)
     return result
 
 

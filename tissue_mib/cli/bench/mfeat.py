@@ -35,7 +35,7 @@ def mfeat(
 
       tissue-mib bench mfeat --views 'fou,fac;fou,fac,zer' --seeds 0,1,2 --out runs/mfeat
     """
-    from tissue_mib.bench.mfeat import MfeatConfig, run_mfeat, table_columns
+    from tissue_mib.bench.mfeat import MfeatConfig, run_mfeat
 
     cfg = MfeatConfig.quick() if quick else MfeatConfig()
     changes = {}
@@ -51,7 +51,13 @@ def mfeat(
     if epochs is not None:
         cell, svdd_cell = replace(cell, epochs=epochs, warmup_epochs=None), replace(svdd_cell, epochs=epochs, warmup_epochs=None)
     cfg = replace(cfg, cell=replace(cell, device=device), svdd_cell=replace(svdd_cell, device=device), **changes)
-    result = run_mfeat(data, cfg, out=out)
+    show(run_mfeat(data, cfg, out=out), cfg, out)
+
+
+def show(result: dict, cfg, out: Path | None) -> None:
+    """Print a bench mfeat result table and exit 3 when cells failed."""
+    from tissue_mib.bench.mfeat import table_columns
+
     echo_table(result["table"], table_columns(cfg),
                title="bench mfeat: 10-digit accuracy and one-class Deep SVDD AUROC (mean over normal digits), mean ± sd over seeds")
     typer.echo(f"total {result['seconds']:.0f} s" + (f"; results in {out}" if out else ""))

@@ -40,7 +40,7 @@ def sim(
 
       tissue-mib bench sim --datasets I,III --seeds 0,1,2 --epochs 100 --out runs/sim
     """
-    from tissue_mib.bench.sim import ROWS, SimConfig, run_sim, table_columns
+    from tissue_mib.bench.sim import ROWS, SimConfig, run_sim
 
     cfg = SimConfig.quick() if quick else SimConfig()
     changes = {}
@@ -63,9 +63,15 @@ def sim(
         changes["mine_budgets"] = parse_ints(mine_steps, "--mine-budgets")
     cell = cfg.cell if epochs is None else replace(cfg.cell, epochs=epochs, warmup_epochs=None)
     cfg = replace(cfg, cell=replace(cell, device=device), **changes)
-    result = run_sim(cfg, out=out, sweep=sweep)
+    show(run_sim(cfg, out=out, sweep=sweep), cfg, out)
+
+
+def show(result: dict, cfg, out: Path | None) -> None:
+    """Print a bench sim result (table, MINE budget, beta sweep) and exit 3 when cells failed."""
+    from tissue_mib.bench.sim import table_columns
+
     echo_table(result["table"], table_columns(cfg), title="bench sim: test accuracy, mean ± sd over seeds (paper: OMIB Table 2)")
-    if sweep:
+    if "beta_sweep" in result:
         echo_table(result["mine_budget"], ["steps", "H1", "H2", "I12", "M_l", "M_u", "seconds"], title="MINE estimates by budget")
         peak = "no run finished" if result["beta_peak"] is None else f"peak at beta = {result['beta_peak']:.3g}"
         echo_table(result["beta_sweep"], ["beta", "seed", "accuracy"], title=f"beta sweep on SIM-{cfg.sweep_dataset} ({peak})")
