@@ -128,14 +128,15 @@ def test_bad_input_exits_before_any_cell(monkeypatch):
 def test_bench_sim_defaults_are_the_papers_setting(monkeypatch):
     seen = {}
 
-    def fake_run_sim(cfg, *, out, sweep):
-        seen["cfg"], seen["sweep"] = cfg, sweep
+    def fake_run_sim(cfg, *, out, sweep, jobs):
+        seen["cfg"], seen["sweep"], seen["jobs"] = cfg, sweep, jobs
         return {"table": [], "failures": [], "seconds": 0.0}
 
     monkeypatch.setattr("tissue_mib.bench.sim.run_sim", fake_run_sim)
     res = runner.invoke(_app, ["bench", "sim", "--no-sweep"])
     assert res.exit_code == 0, res.output
     cfg = seen["cfg"]
+    assert seen["jobs"] == 1
     assert (cfg.n, cfg.datasets, cfg.seeds, cfg.rows, cfg.scale) == (10_000, ("I", "II", "III"), (0, 1, 2), ROWS, 1.0)
     assert (cfg.cell.epochs, cfg.cell.lr, cfg.cell.weight_decay, cfg.latent_dim) == (100, 1e-4, 0.0, 256)
     assert SimConfig().cell == Cell(epochs=100, lr=1e-4)
@@ -154,3 +155,30 @@ def test_eta_logs_an_estimate_after_the_first_cell_then_every_pass(caplog):
 def test_workflow_needs_data_or_synthetic(name):
     res = runner.invoke(_app, ["bench", name])
     assert isinstance(res.exception, InputError) and "--data PATH or --synthetic" in str(res.exception)
+
+
+def test_jobs_run_cells_in_worker_processes_with_the_same_results(tmp_path, monkeypatch, shared_data):
+    from dataclasses import replace
+
+    from tissue_mib.bench.sim import run_sim
+
+    cfg = replace(SimConfig.quick(), rows=("concat", "x1 alone"), seeds=(0, 1))
+    monkeypatch.setattr("tissue_mib.bench.run.os.cpu_count", lambda: 2)  # two jobs: one thread each
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        serial = run_sim(cfg, sweep=False)
+    finally:
+        torch.set_num_threads(threads)
+    parallel = run_sim(cfg, sweep=False, jobs=2)
+    assert [(r["dataset"], r["row"], r["seed"]) for r in parallel["records"]] == [
+        (r["dataset"], r["row"], r["seed"]) for r in serial["records"]]
+    assert [r["accuracy"] for r in parallel["records"]] == [r["accuracy"] for r in serial["records"]]
+    res = runner.invoke(_app, ["-q", "bench", "mfeat", "--quick", "--methods", "concat,single", "--jobs", "2",
+                               "--data", str(shared_data / "uci-mfeat"), "--out", str(tmp_path / "m")])
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "m" / "mfeat_results.json").read_text())
+    assert [r["row"] for r in result["classification"]] == ["concat", "fou alone", "fac alone"]
+    assert all(r["status"] == "ok" for r in result["anomaly"])
+    res = runner.invoke(_app, ["bench", "sim", "--quick", "--jobs", "0"])
+    assert isinstance(res.exception, InputError) and "jobs" in str(res.exception)

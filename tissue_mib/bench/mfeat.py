@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,10 @@ import numpy as np
 from tissue_mib import __version__
 from tissue_mib.bench.metrics import accuracy
 from tissue_mib.bench.report import bar_plot, failed_note, fmt_mean_sd, markdown_table, mean_sd, save_figure, write_json, write_text
-from tissue_mib.bench.run import Cell, Eta, config_from_dict, encoder_spec, failures, fit_predict, guarded
+from tissue_mib.bench.run import Cell, config_from_dict, encoder_spec, failures, fit_predict, guarded, run_cells
 from tissue_mib.datasets.mfeat import MFEAT_VIEWS, load_mfeat
 from tissue_mib.errors import InputError
 from tissue_mib.metrics import auroc
-from tissue_mib.settings import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,13 @@ def _params(method: str, views: tuple[str, ...], cfg: MfeatConfig) -> dict:
     return params
 
 
-def _cell(label: str, metric: str, score, method: str, **kw) -> dict:
+@lru_cache(maxsize=1)
+def _load(root: str, views: tuple[str, ...]):
+    """`load_mfeat`, kept for the next cell (every cell of a run reads the same views)."""
+    return load_mfeat(root, views=views)
+
+
+def _fit(label: str, metric: str, score, method: str, **kw) -> dict:
     """Fit and predict one cell: status 'ok', `{metric: score(pred)}` and seconds; a cell that
     raises (e.g. OMIB's beta bounds from MINE, a non-finite loss) gets status 'failed', a NaN
     metric and its error line, and the grid goes on."""
@@ -105,9 +111,39 @@ def _data(d, views, rows, y):
     return MultiModalData(modalities={v: d.views[v][rows] for v in views}, y=y)
 
 
-def run_mfeat(root: str | Path, cfg: MfeatConfig, *, out: str | Path | None = None) -> dict:
+def classification_cell(root: str, cfg: MfeatConfig, views: tuple[str, ...], seed: int, row: str, method: str,
+                        used: tuple[str, ...]) -> dict:
+    """The record of one 10-digit classification cell (`row` = `method` on views `used`)."""
+    d = _load(root, _all_views(cfg))
+    tag = "+".join(views)
+    return {"views": tag, "row": row, "seed": seed, **_fit(
+        f"mfeat {tag} {row} seed {seed}", "accuracy", lambda p: accuracy(d.y[d.test], p["probs"]), method,
+        modalities={v: encoder_spec(d.views[v]) for v in used}, task={"kind": "multiclass", "n_classes": 10},
+        train=_data(d, used, d.train, d.y[d.train]), test=_data(d, used, d.test, d.y[d.test]), cell=cfg.cell,
+        seed=seed, params=_params(method, used, cfg))}
+
+
+def anomaly_cell(root: str, cfg: MfeatConfig, views: tuple[str, ...], seed: int, row: str, method: str,
+                 used: tuple[str, ...], digit: int) -> dict:
+    """The record of one one-class cell: Deep SVDD on the training rows of `digit`, AUROC on every test row."""
+    d = _load(root, _all_views(cfg))
+    tag = "+".join(views)
+    normal = d.train[d.y[d.train] == digit]
+    return {"views": tag, "row": row, "seed": seed, "normal_digit": digit, **_fit(
+        f"mfeat {tag} {row} seed {seed} normal {digit}", "auroc", lambda p: auroc(d.y[d.test] != digit, p["score"]),
+        SVDD_NAMES.get(method, method), modalities={v: encoder_spec(d.views[v]) for v in used}, task={"kind": "svdd"},
+        train=_data(d, used, normal, None), test=_data(d, used, d.test, None), cell=cfg.svdd_cell, seed=seed,
+        params=_params(method, used, cfg))}
+
+
+def _all_views(cfg: MfeatConfig) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for vs in cfg.view_sets for v in vs))
+
+
+def run_mfeat(root: str | Path, cfg: MfeatConfig, *, out: str | Path | None = None, jobs: int = 1) -> dict:
     """Run both tasks on the mfeat folder `root`; write `mfeat_results.json`, `mfeat_table.md`,
-    `bench_mfeat_accuracy.png` and `bench_mfeat_auroc.png` to `out`."""
+    `bench_mfeat_accuracy.png` and `bench_mfeat_auroc.png` to `out`. jobs: cells run in that
+    many worker processes at once (`run_cells`)."""
     bad = [v for vs in cfg.view_sets for v in vs if v not in MFEAT_VIEWS]
     if bad or any(not 2 <= len(vs) <= 3 for vs in cfg.view_sets):
         raise InputError(f"mfeat view sets must hold 2 or 3 of {sorted(MFEAT_VIEWS)} (option views), got {cfg.view_sets}")
@@ -119,40 +155,18 @@ def run_mfeat(root: str | Path, cfg: MfeatConfig, *, out: str | Path | None = No
     if unknown:
         raise InputError(f"unknown bench mfeat method(s) {unknown} (option methods); choose from {[*FUSION_METHODS, 'single']}")
     start = time.perf_counter()
-    all_views = tuple(dict.fromkeys(v for vs in cfg.view_sets for v in vs))
-    d = load_mfeat(root, views=all_views)
-    n_jobs = sum(len(_rows(cfg, vs)) for vs in cfg.view_sets) * len(cfg.seeds) * (1 + len(cfg.normal_digits))
-    bar = progress_bar(desc="bench mfeat", total=n_jobs)
-    eta = Eta("bench mfeat", n_jobs, every=1 + len(cfg.normal_digits))
-    cls_records, svdd_records = [], []
+    root = str(root)
+    d = _load(root, _all_views(cfg))  # checks the files before any cell
+    cells, is_cls = [], []
     for views in cfg.view_sets:
-        tag = "+".join(views)
         for seed in cfg.seeds:
             for row, method, used in _rows(cfg, views):
-                specs = {v: encoder_spec(d.views[v]) for v in used}
-                rec = {"views": tag, "row": row, "seed": seed}
-                rec.update(_cell(f"mfeat {tag} {row} seed {seed}", "accuracy",
-                                 lambda p: accuracy(d.y[d.test], p["probs"]), method, modalities=specs,
-                                 task={"kind": "multiclass", "n_classes": 10},
-                                 train=_data(d, used, d.train, d.y[d.train]), test=_data(d, used, d.test, d.y[d.test]),
-                                 cell=cfg.cell, seed=seed, params=_params(method, used, cfg)))
-                cls_records.append(rec)
-                bar.update()
-                eta.step()
-                for digit in cfg.normal_digits:
-                    normal = d.train[d.y[d.train] == digit]
-                    rec = {"views": tag, "row": row, "seed": seed, "normal_digit": digit}
-                    rec.update(_cell(f"mfeat {tag} {row} seed {seed} normal {digit}", "auroc",
-                                     lambda p, digit=digit: auroc(d.y[d.test] != digit, p["score"]),
-                                     SVDD_NAMES.get(method, method), modalities=specs, task={"kind": "svdd"},
-                                     train=_data(d, used, normal, None), test=_data(d, used, d.test, None),
-                                     cell=cfg.svdd_cell, seed=seed, params=_params(method, used, cfg)))
-                    svdd_records.append(rec)
-                    bar.update()
-                    eta.step()
-    bar.close()
-    result = assemble(cfg, cls_records, svdd_records, split={"train": int(d.train.size), "test": int(d.test.size)},
-                      seconds=time.perf_counter() - start)
+                cells.append(partial(classification_cell, root, cfg, views, seed, row, method, used))
+                cells += [partial(anomaly_cell, root, cfg, views, seed, row, method, used, digit) for digit in cfg.normal_digits]
+                is_cls += [True] + [False] * len(cfg.normal_digits)
+    done = run_cells(cells, jobs=jobs, name="bench mfeat", every=1 + len(cfg.normal_digits))
+    result = assemble(cfg, [r for r, c in zip(done, is_cls) if c], [r for r, c in zip(done, is_cls) if not c],
+                      split={"train": int(d.train.size), "test": int(d.test.size)}, seconds=time.perf_counter() - start)
     if out is not None:
         write_outputs(result, cfg, Path(out))
     return result

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import inspect
 import logging
+import multiprocessing
+import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, fields
 from typing import TypeVar
 
 import numpy as np
 
 from tissue_mib.errors import InputError
+from tissue_mib.settings import progress_bar
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -146,6 +150,51 @@ def config_from_dict(cls: type[T], d: Mapping) -> T:
         return cls(**{k: value(v) for k, v in d.items()})
     except TypeError as err:
         raise InputError(f"{cls.__name__}: config in the result file does not fit ({err})") from None
+
+
+def run_cells(cells: Sequence[Callable[[], T]], *, jobs: int = 1, name: str, every: int = 1) -> list[T]:
+    """The results of `cells` (zero-argument callables, e.g. `functools.partial` of a module
+    function, which record their own failures) in their order, with a progress bar and `Eta`.
+
+    jobs > 1: the cells run in that many spawned worker processes at once, each with
+    max(1, cores // jobs) torch threads and no progress bars of its own; cells must then be
+    picklable. Each cell seeds itself, so results equal those of `jobs=1` run with the same
+    number of threads (the thread count changes float rounding, not the seeds).
+    """
+    if not isinstance(jobs, int) or jobs < 1:
+        raise InputError(f"option jobs must be an integer >= 1, got {jobs!r}")
+    eta = Eta(name, len(cells), every=every)
+    bar = progress_bar(desc=name, total=len(cells))
+    try:
+        if jobs == 1:
+            out = []
+            for cell in cells:
+                out.append(cell())
+                bar.update()
+                eta.step()
+            return out
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(jobs, len(cells)) or 1, mp_context=context, initializer=_init_worker,
+                                 initargs=(threads, logging.getLogger().getEffectiveLevel())) as pool:
+            futures = [pool.submit(cell) for cell in cells]
+            for _ in as_completed(futures):
+                bar.update()
+                eta.step()
+            return [f.result() for f in futures]
+    finally:
+        bar.close()
+
+
+def _init_worker(threads: int, log_level: int) -> None:
+    """A `run_cells` worker: torch threads, the parent's log level on stderr, no progress bars."""
+    import torch
+
+    from tissue_mib.settings import settings
+
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    settings.progress = False
 
 
 def failures(records: list[dict]) -> list[dict]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,10 @@ import numpy as np
 from tissue_mib import __version__
 from tissue_mib.bench.metrics import accuracy
 from tissue_mib.bench.report import bar_plot, failed_note, fmt_mean_sd, markdown_table, mean_sd, save_figure, write_json, write_text
-from tissue_mib.bench.run import Cell, Eta, config_from_dict, failures, fit_predict, guarded
+from tissue_mib.bench.run import Cell, config_from_dict, failures, fit_predict, guarded, run_cells
 from tissue_mib.datasets.sim import make_sim, sim_layout
 from tissue_mib.errors import InputError
-from tissue_mib.settings import progress, progress_bar
+from tissue_mib.settings import progress
 
 logger = logging.getLogger(__name__)
 
@@ -119,41 +120,43 @@ def check(cfg: SimConfig) -> None:
         raise InputError("bench sim needs at least one seed (option seeds)")
 
 
-def _cell_record(fields: dict, label: str, fn) -> tuple[dict, object]:
-    """`fields` plus status / accuracy / seconds (or the error) of one guarded cell; and the model."""
-    out, error = guarded(label, fn)
+@lru_cache(maxsize=1)
+def _sim_data(kind: str, seed: int, n: int, b1: int | None, b2: int | None, scale: float):
+    """`make_sim`, kept for the next cell of the same data set (cells run data set by data set)."""
+    return make_sim(kind, seed=seed, n=n, b1=b1, b2=b2, scale=scale)
+
+
+def _cell_record(fields: dict, label: str, method: str, arrays, params, data, cfg: SimConfig, seed: int) -> dict:
+    """`fields` plus status / accuracy / seconds (or the error) of one guarded cell, and OMIB's
+    beta, M_l and M_u (beta only where `fields` has none: the sweep's fixed value stays exact)."""
+    out, error = guarded(label, lambda: _fit_accuracy(method, arrays, params, data, cfg, seed))
     if error is not None:
-        return {**fields, "status": "failed", "cell": label, "error": error, "accuracy": float("nan")}, None
+        return {**fields, "status": "failed", "cell": label, "error": error, "accuracy": float("nan")}
     acc, model, seconds = out
-    return {**fields, "status": "ok", "accuracy": acc, "seconds": round(seconds, 2)}, model
+    rec = {**fields, "status": "ok", "accuracy": acc, "seconds": round(seconds, 2)}
+    if method == "omib":
+        rec.update({k: float(getattr(model, k)) for k in ("beta", "M_l", "M_u") if k not in fields})
+    logger.info("%s: accuracy %.3f", label, acc)
+    return rec
 
 
-def run_table(cfg: SimConfig, *, eta: Eta | None = None) -> list[dict]:
-    """Accuracy records: one per (data set, row, seed); a cell that raises is recorded with
-    status 'failed' and its error line, and the grid goes on."""
-    check(cfg)
-    eta = eta or Eta("bench sim", len(cfg.datasets) * len(cfg.seeds) * len(cfg.rows), every=len(cfg.rows))
-    records = []
-    bar = progress_bar(desc="bench sim", total=len(cfg.datasets) * len(cfg.seeds) * len(cfg.rows))
-    for ds in cfg.datasets:
-        for seed in cfg.seeds:
-            data = make_sim(ds, seed=seed, **cfg.data_options())
-            for row in cfg.rows:
-                method, arrays, params = _row_spec(row, _views(data))
-                if method == "omib":
-                    params.update(_omib_params(cfg))
-                label = f"{data.params['kind']} {row} seed {seed}"
-                rec, model = _cell_record({"dataset": data.params["kind"], "row": row, "method": method, "seed": seed},
-                                          label, lambda: _fit_accuracy(method, arrays, params, data, cfg, seed))
-                if model is not None and method == "omib":
-                    rec.update({k: float(getattr(model, k)) for k in ("beta", "M_l", "M_u")})
-                records.append(rec)
-                if rec["status"] == "ok":
-                    logger.info("%s: accuracy %.3f", label, rec["accuracy"])
-                bar.update()
-                eta.step()
-    bar.close()
-    return records
+def table_cell(cfg: SimConfig, kind: str, seed: int, row: str) -> dict:
+    """The record of one table cell: `row` on SIM-`kind` with `seed`."""
+    data = _sim_data(kind, seed, **cfg.data_options())
+    method, arrays, params = _row_spec(row, _views(data))
+    if method == "omib":
+        params.update(_omib_params(cfg))
+    fields = {"dataset": data.params["kind"], "row": row, "method": method, "seed": seed}
+    return _cell_record(fields, f"{data.params['kind']} {row} seed {seed}", method, arrays, params, data, cfg, seed)
+
+
+def sweep_cell(cfg: SimConfig, seed: int, beta: float) -> dict:
+    """The record of one beta-sweep run: OMIB with a fixed `beta` on SIM-`sweep_dataset`."""
+    data = _sim_data(cfg.sweep_dataset, seed, **cfg.data_options())
+    views = _views(data)
+    params = {**_omib_params(cfg), "beta": float(beta)}
+    return _cell_record({"beta": float(beta), "seed": seed}, f"SIM-{cfg.sweep_dataset} beta {beta:.3g} seed {seed}", "omib",
+                        {"x1": views["x1"], "x2": views["x2"]}, params, data, cfg, seed)
 
 
 def summarise(records: list[dict], cfg: SimConfig) -> list[dict]:
@@ -205,27 +208,6 @@ def mine_budget(cfg: SimConfig) -> list[dict]:
     return out
 
 
-def beta_sweep(cfg: SimConfig, *, eta: Eta | None = None) -> list[dict]:
-    """OMIB accuracy on SIM-`sweep_dataset` for each fixed beta in `cfg.betas`, per seed
-    (a failing run is recorded like a failing table cell)."""
-    eta = eta or Eta("bench sim beta sweep", len(cfg.seeds) * len(cfg.betas))
-    out = []
-    jobs = [(seed, beta) for seed in cfg.seeds for beta in cfg.betas]
-    data = None
-    for seed, beta in progress(jobs, desc="beta sweep"):
-        if data is None or data.params["seed"] != seed:
-            data = make_sim(cfg.sweep_dataset, seed=seed, **cfg.data_options())
-        views = _views(data)
-        params = {**_omib_params(cfg), "beta": float(beta)}
-        rec, model = _cell_record({"beta": float(beta), "seed": seed}, f"SIM-{cfg.sweep_dataset} beta {beta:.3g} seed {seed}",
-                                  lambda: _fit_accuracy("omib", {"x1": views["x1"], "x2": views["x2"]}, params, data, cfg, seed))
-        if model is not None:
-            rec.update({"M_l": float(model.M_l), "M_u": float(model.M_u)})
-        out.append(rec)
-        eta.step()
-    return out
-
-
 def plot_sweep(sweep: list[dict], bounds: list[dict], *, title: str):
     """Accuracy vs beta (log axis, mean ± sd over seeds) with M_l and M_u of every MINE budget."""
     import matplotlib.pyplot as plt
@@ -247,14 +229,23 @@ def plot_sweep(sweep: list[dict], bounds: list[dict], *, title: str):
     return fig
 
 
-def run_sim(cfg: SimConfig, *, out: str | Path | None = None, sweep: bool = True) -> dict:
+def run_sim(cfg: SimConfig, *, out: str | Path | None = None, sweep: bool = True, jobs: int = 1) -> dict:
     """Run the table (and, with `sweep`, the MINE budget study and the beta sweep); write
-    `sim_results.json`, `sim_table.md`, `bench_sim_accuracy.png` and `bench_sim_beta.png` to `out`."""
+    `sim_results.json`, `sim_table.md`, `bench_sim_accuracy.png` and `bench_sim_beta.png` to `out`.
+
+    jobs: cells run in that many worker processes at once (`run_cells`). A cell that raises
+    is recorded with status 'failed' and its error line, and the grid goes on.
+    """
+    check(cfg)
     start = time.perf_counter()
-    n_table = len(cfg.datasets) * len(cfg.seeds) * len(cfg.rows)
-    eta = Eta("bench sim", n_table + (len(cfg.seeds) * len(cfg.betas) if sweep else 0), every=len(cfg.rows))
-    records = run_table(cfg, eta=eta)
-    mine, betas = (mine_budget(cfg), beta_sweep(cfg, eta=eta)) if sweep else (None, None)
+    cells = [partial(table_cell, cfg, kind, seed, row) for kind in cfg.datasets for seed in cfg.seeds for row in cfg.rows]
+    n_table = len(cells)
+    if sweep:
+        cells += [partial(sweep_cell, cfg, seed, beta) for seed in cfg.seeds for beta in cfg.betas]
+        cells.append(partial(mine_budget, cfg))
+    done = run_cells(cells, jobs=jobs, name="bench sim", every=len(cfg.rows))
+    records = done[:n_table]
+    betas, mine = (done[n_table:-1], done[-1]) if sweep else (None, None)
     result = assemble(cfg, records, mine_budget=mine, beta_sweep=betas, seconds=time.perf_counter() - start)
     if out is not None:
         write_outputs(result, cfg, Path(out))

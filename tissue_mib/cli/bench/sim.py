@@ -26,6 +26,7 @@ def sim(
     mine_steps: str | None = typer.Option(None, "--mine-budgets", help="Comma-separated MINE step budgets to compare (default 100,500,2000)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for sim_results.json, sim_table.md and PNGs."),
     device: str = typer.Option("auto", "--device"),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Cells run at once, each in its own process with cores/jobs threads (same seeds; e.g. 4 on an 8-core laptop)."),
 ) -> None:
     """Accuracy of OMIB, IBMA, E-MIB, L-MIB, C-MIB, concat and single views on SIM-I..III, with the paper's Table 2.
 
@@ -63,7 +64,7 @@ def sim(
         changes["mine_budgets"] = parse_ints(mine_steps, "--mine-budgets")
     cell = cfg.cell if epochs is None else replace(cfg.cell, epochs=epochs, warmup_epochs=None)
     cfg = replace(cfg, cell=replace(cell, device=device), **changes)
-    show(run_sim(cfg, out=out, sweep=sweep), cfg, out)
+    show(run_sim(cfg, out=out, sweep=sweep, jobs=jobs), cfg, out)
 
 
 def show(result: dict, cfg, out: Path | None) -> None:
