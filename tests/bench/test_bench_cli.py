@@ -36,7 +36,8 @@ def test_bench_sim_quick_writes_table_json_and_plots(tmp_path):
     assert next(r for r in result["table"] if r["method"] == "omib")["paper SIM-I"] == 0.892
     for png in ("bench_sim_accuracy.png", "bench_sim_beta.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| authentic optimum |" in (out / "sim_table.md").read_text()
+    table = (out / "sim_table.md").read_text()
+    assert "| authentic optimum |" in table and "| 0.0001 |" in table  # the fixed-beta sweep, beta as %g
 
 
 def test_bench_mfeat_quick_classification_and_one_class(tmp_path, shared_data):

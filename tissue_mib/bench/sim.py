@@ -276,6 +276,11 @@ def write_outputs(result: dict, cfg: SimConfig, out: Path) -> None:
     if "mine_budget" in result:
         text += "\nMINE budget (SIM-" + cfg.sweep_dataset + "):\n\n" + markdown_table(
             result["mine_budget"], ["steps", "H1", "H2", "I12", "M_l", "M_u", "seconds"])
+        betas = sorted({r["beta"] for r in result["beta_sweep"]})
+        sweep = [{"beta": f"{b:.3g}", "accuracy": fmt_mean_sd([r["accuracy"] for r in result["beta_sweep"] if r["beta"] == b])}
+                 for b in betas]
+        text += "\nOMIB with fixed beta (SIM-" + cfg.sweep_dataset + "), accuracy mean ± sd over seeds:\n\n" + markdown_table(
+            sweep, ["beta", "accuracy"])
     write_text(out / "sim_table.md", text)
     groups = {f"SIM-{d}": {row: [r["accuracy"] for r in result["records"] if r["dataset"] == f"SIM-{d}" and r["row"] == row]
                            for row in cfg.rows} for d in cfg.datasets}

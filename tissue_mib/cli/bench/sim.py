@@ -75,7 +75,8 @@ def show(result: dict, cfg, out: Path | None) -> None:
     if "beta_sweep" in result:
         echo_table(result["mine_budget"], ["steps", "H1", "H2", "I12", "M_l", "M_u", "seconds"], title="MINE estimates by budget")
         peak = "no run finished" if result["beta_peak"] is None else f"peak at beta = {result['beta_peak']:.3g}"
-        echo_table(result["beta_sweep"], ["beta", "seed", "accuracy"], title=f"beta sweep on SIM-{cfg.sweep_dataset} ({peak})")
+        sweep_rows = [{**r, "beta": f"{r['beta']:.3g}"} for r in result["beta_sweep"]]
+        echo_table(sweep_rows, ["beta", "seed", "accuracy"], title=f"beta sweep on SIM-{cfg.sweep_dataset} ({peak})")
     typer.echo(f"total {result['seconds']:.0f} s" + (f"; results in {out}" if out else ""))
     exit_on_failures(result)
 
