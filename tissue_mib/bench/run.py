@@ -175,13 +175,16 @@ def run_cells(cells: Sequence[Callable[[], T]], *, jobs: int = 1, name: str, eve
             return out
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(jobs, len(cells)) or 1, mp_context=context, initializer=_init_worker,
-                                 initargs=(threads, logging.getLogger().getEffectiveLevel())) as pool:
+        pool = ProcessPoolExecutor(min(jobs, len(cells)) or 1, mp_context=context, initializer=_init_worker,
+                                   initargs=(threads, logging.getLogger().getEffectiveLevel()))
+        try:
             futures = [pool.submit(cell) for cell in cells]
             for _ in as_completed(futures):
                 bar.update()
                 eta.step()
             return [f.result() for f in futures]
+        finally:  # on Ctrl-C or a crashed worker, drop the cells not yet started instead of running them all
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
 
