@@ -127,6 +127,16 @@ def test_entropy_is_mine_of_v_with_itself_and_grows_with_budget():
     assert entropy(v, steps=800, **kw) > short + 1.0
 
 
+def test_entropy_trains_on_only_while_the_estimate_is_not_positive():
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal((500, 3))
+    kw = {"steps": 5, "batch_size": 64, "hidden_dim": 16}
+    assert entropy(v, seed=1, **kw) <= 0  # not converged after 5 steps
+    assert entropy(v, seed=1, max_steps=40, **kw) > 0  # trained on in blocks of 5
+    # a positive estimate after `steps` is the same with or without the option
+    assert entropy(v, seed=0, max_steps=40, **kw) == entropy(v, seed=0, **kw) > 0
+
+
 def test_mine_bad_input():
     with pytest.raises(InputError, match="same number of rows"):
         estimate_mi(np.zeros((10, 2)), np.zeros((9, 2)), steps=1)

@@ -42,6 +42,9 @@ from tissue_mib.settings import progress
 
 logger = logging.getLogger(__name__)
 
+#: an entropy estimate H(v) = MINE(v, v) <= 0 has not converged (no entropy of a continuous
+#: input is <= 0 here): MINE trains on in blocks of mine_steps up to this many times the budget
+MINE_EXTEND = 4
 XI_MOMENTUM = 0.1  # of the running mean of xi (as BatchNorm's running statistics)
 
 
@@ -51,7 +54,8 @@ class OMIB(Method):
 
     Options: `k` size of zeta, xi, e (256); `beta` fixed beta (None: drawn in [M_l, M_u]);
     `mine_steps`, `mine_batch`, `mine_lr`, `mine_rows` (the fixed MINE budget: optimiser
-    steps, batch size, learning rate, rows subsampled), `pca_dim` (raw inputs reduced to at
+    steps, batch size, learning rate, rows subsampled; an entropy estimate <= 0 trains on up
+    to 4 x `mine_steps`, see `MINE_EXTEND`), `pca_dim` (raw inputs reduced to at
     most this many dims before MINE), `heads_attn` (CAN heads), `draws` (noise draws S of
     the SVDD score), `seed`.
     """
@@ -125,12 +129,13 @@ class OMIB(Method):
             steps=self.params["mine_steps"], batch_size=self.params["mine_batch"], lr=self.params["mine_lr"],
             seed=self.params["seed"], max_dim=self.params["pca_dim"],
         )  # fmt: skip
-        H = [entropy(x, **budget) for x in v]
+        H = [entropy(x, **budget, max_steps=MINE_EXTEND * budget["steps"]) for x in v]
         for m, h in zip(self.used_modalities, H):
             if not h > 0:
                 raise InputError(
-                    f"method 'omib': the MINE entropy estimate of modality {m!r} is {h:.4g} <= 0 (budget "
-                    f"mine_steps={self.params['mine_steps']} too small for these inputs); raise 'mine_steps' or fix 'beta'"
+                    f"method 'omib': the MINE entropy estimate of modality {m!r} is {h:.4g} <= 0 after "
+                    f"{MINE_EXTEND} x mine_steps={self.params['mine_steps']} steps (budget too small for these "
+                    "inputs); raise 'mine_steps' or fix 'beta'"
                 )
         pairs = [(i, j) for i in range(len(v)) for j in range(i + 1, len(v))]
         # 0 <= I(v_i; v_j) <= min(H_i, H_j): estimates outside (small budget, weak or strong

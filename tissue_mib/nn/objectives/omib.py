@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Iterator, Sequence
 
@@ -19,6 +20,8 @@ from torch import nn
 
 from tissue_mib.errors import InputError
 from tissue_mib.settings import progress
+
+logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -137,6 +140,7 @@ def estimate_mi(
     hidden_dim: int = 128,
     max_dim: int = 256,
     device: str | torch.device = "cpu",
+    max_steps: int | None = None,
 ) -> float:
     """MINE estimate of I(X; Y) in nats from aligned rows x (N, ...) and y (N, ...).
 
@@ -145,6 +149,9 @@ def estimate_mi(
     The statistics network trains `steps` Adam steps on mini-batches (marginal pairs: y of an
     independent random batch); the returned value is the DV bound on all N rows against one
     seeded permutation of y. Deterministic for a seed; the global torch RNG is left untouched.
+    max_steps: while the bound is <= 0 (an estimator not yet converged: no MI is negative), train
+    on in blocks of `steps` up to `max_steps` in all (logged); a positive estimate after
+    `steps` is returned as without this option.
     """
     xf = mine_features(x, max_dim=max_dim, seed=seed, name="x")
     yf = xf if y is x else mine_features(y, max_dim=max_dim, seed=seed, name="y")
@@ -158,16 +165,22 @@ def estimate_mi(
         mine = MINE(xt.shape[1], yt.shape[1], hidden_dim=hidden_dim).to(device)
     opt = torch.optim.Adam(mine.parameters(), lr=lr)
     b = min(batch_size, n)
+    done, limit = 0, max(steps, max_steps or steps)
     with _one_cpu_thread(torch.device(device)):
-        for _ in progress(range(steps), desc="MINE"):
-            idx = torch.randint(n, (b,), generator=gen).to(device)
-            idx_m = torch.randint(n, (b,), generator=gen).to(device)
-            opt.zero_grad(set_to_none=True)
-            mine.loss(xt[idx], yt[idx], yt[idx_m]).backward()
-            opt.step()
-        with torch.no_grad():
-            perm = torch.randperm(n, generator=gen).to(device)
-            return float(mine.dv_bound(xt, yt, yt[perm]))
+        while True:
+            for _ in progress(range(steps), desc="MINE"):
+                idx = torch.randint(n, (b,), generator=gen).to(device)
+                idx_m = torch.randint(n, (b,), generator=gen).to(device)
+                opt.zero_grad(set_to_none=True)
+                mine.loss(xt[idx], yt[idx], yt[idx_m]).backward()
+                opt.step()
+            done += steps
+            with torch.no_grad():
+                perm = torch.randperm(n, generator=gen).to(device)
+                value = float(mine.dv_bound(xt, yt, yt[perm]))
+            if value > 0 or done + steps > limit:
+                return value
+            logger.info("MINE: estimate %.4g <= 0 after %d steps; training on (at most %d)", value, done, limit)
 
 
 @contextlib.contextmanager
