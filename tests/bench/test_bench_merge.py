@@ -91,3 +91,15 @@ def test_mfeat_merge_pools_seeds_and_keeps_the_first_of_a_repeated_cell(tmp_path
     sim = {"benchmark": "sim", "config": {}}
     with pytest.raises(InputError, match="different benchmarks"):
         merge_results([runs[0], sim], paths[:2])
+
+
+def test_a_failed_cell_is_replaced_by_a_rerun_and_axes_keep_table_order(tmp_path):
+    failed = _mfeat_result(0, float("nan"))
+    failed["anomaly"][0].update(status="failed", cell="mfeat fou+fac concat seed 0 normal 0", error="InputError: x")
+    rerun = _mfeat_result(0, 0.8)
+    rerun["config"]["methods"] = ["single", "concat"]
+    merged, cfg = merge_results([rerun, failed], [tmp_path / "rerun", tmp_path / "first"])
+    assert cfg.methods == ("concat", "single")  # the registry's order, not first seen
+    merged, _ = merge_results([failed, rerun], [tmp_path / "first", tmp_path / "rerun"])
+    assert merged["anomaly"][0]["status"] == "ok" and merged["anomaly"][0]["auroc"] == 0.8
+    assert merged["failures"] == []

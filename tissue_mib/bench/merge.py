@@ -4,8 +4,10 @@ A paper-sized grid is hours of CPU; split it over processes or machines (e.g. on
 `--seeds` per process) and merge the result folders: records are pooled, the table, JSON
 and plots are made again exactly as one run would make them. The runs must agree on every
 setting but the grid axes (data sets, rows, seeds, ...); the training device is not
-compared. A cell present in two runs is taken from the first (a warning says when the
-values differ, e.g. runs on different thread counts or code versions).
+compared. A cell present in two runs is taken from the first that finished it: a failed
+cell is replaced by a later run's finished one (re-run the failed cells alone and merge);
+two finished values that differ (e.g. other thread counts or code versions) keep the first,
+with a warning.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tissue_mib.bench.mfeat import FUSION_METHODS as MFEAT_METHODS
+from tissue_mib.bench.sim import ROWS as SIM_ROWS
 from tissue_mib.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -31,15 +35,18 @@ class _Grid:
     records: dict[str, tuple[tuple[str, ...], str]]  # record list -> (key fields, metric)
     optional: tuple[str, ...] = ()  # config fields compared only among runs that have `optional_records`
     optional_records: str | None = None
+    order: tuple[tuple[str, tuple], ...] = ()  # (axis, its values in table order) for pooled axes of names
 
 
 GRIDS = {
     "sim": _Grid("sim_results.json", ("datasets", "rows", "seeds"),
                  {"records": (("dataset", "row", "seed"), "accuracy"), "beta_sweep": (("beta", "seed"), "accuracy")},
-                 optional=("sweep_dataset", "betas", "mine_budgets"), optional_records="beta_sweep"),
+                 optional=("sweep_dataset", "betas", "mine_budgets"), optional_records="beta_sweep",
+                 order=(("datasets", ("I", "II", "III")), ("rows", SIM_ROWS))),
     "mfeat": _Grid("mfeat_results.json", ("view_sets", "methods", "seeds", "normal_digits"),
                    {"classification": (("views", "row", "seed"), "accuracy"),
-                    "anomaly": (("views", "row", "seed", "normal_digit"), "auroc")}),
+                    "anomaly": (("views", "row", "seed", "normal_digit"), "auroc")},
+                   order=(("methods", (*MFEAT_METHODS, "single")),)),
 }
 
 
@@ -63,10 +70,13 @@ def load_result(path: str | Path) -> tuple[dict, Path]:
     return result, path
 
 
-def _union(values: Sequence) -> tuple:
-    """Values of a grid axis over runs in first-seen order, numbers sorted."""
+def _union(values: Sequence, order: Sequence = ()) -> tuple:
+    """Values of a grid axis over runs: numbers sorted, names in `order` (others after, as first seen)."""
     out = tuple(dict.fromkeys(_hashable(v) for vs in values for v in vs))
-    return tuple(sorted(out)) if all(isinstance(v, (int, float)) for v in out) else out
+    if all(isinstance(v, (int, float)) for v in out):
+        return tuple(sorted(out))
+    rank = {v: i for i, v in enumerate(order)}
+    return tuple(sorted(out, key=lambda v: rank.get(v, len(rank))))
 
 
 def _hashable(v):
@@ -102,7 +112,7 @@ def merge_results(results: Sequence[dict], paths: Sequence[Path], *, out: str | 
                     paths[with_opt[0]], paths[i])
     config = dict(results[with_opt[0] if with_opt else 0]["config"])
     for axis in grid.axes:
-        config[axis] = _union([r["config"][axis] for r in results])
+        config[axis] = _union([r["config"][axis] for r in results], dict(grid.order).get(axis, ()))
     if with_opt and "betas" in grid.optional:
         config["betas"] = _union([results[i]["config"]["betas"] for i in with_opt])
     for name in ("cell", "svdd_cell"):
@@ -142,14 +152,17 @@ def _check_same(a: dict, b: dict, path_a: Path, path_b: Path) -> None:
 
 
 def _pool(name: str, key: tuple[str, ...], metric: str, results: Sequence[dict], paths: Sequence[Path]) -> list[dict]:
-    """Records of list `name` over runs, one per key (the first run's where repeated)."""
+    """Records of list `name` over runs, one per key (see the module docstring for repeats)."""
     seen: dict[tuple, tuple[dict, Path]] = {}
     for r, path in zip(results, paths):
         for rec in r.get(name) or []:
             k = tuple(rec[f] for f in key)
             if k in seen:
                 first, first_path = seen[k]
-                if not _same(first.get(metric), rec.get(metric)):
+                if first.get("status") == "failed" and rec.get("status") != "failed":
+                    logger.info("bench merge: %s %s failed in %s, finished in %s", name, dict(zip(key, k)), first_path, path)
+                    seen[k] = (rec, path)
+                elif rec.get("status") != "failed" and not _same(first.get(metric), rec.get(metric)):
                     logger.warning("bench merge: %s %s is %s in %s but %s in %s; keeping the first", name,
                                    dict(zip(key, k)), first.get(metric), first_path, rec.get(metric), path)
                 continue
