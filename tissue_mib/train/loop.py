@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from tissue_mib.errors import InputError
+from tissue_mib.nn.optim import adam
 from tissue_mib.settings import progress, progress_bar
 from tissue_mib.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from tissue_mib.train.config import TrainConfig
@@ -80,7 +81,7 @@ def fit(
             val_loader = BatchLoader(val_data, batch_size=config.batch_size, hops=config.hops, device=device)
         method.setup(loader)
         params = [p for p in method.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = adam(params, lr=config.lr, weight_decay=config.weight_decay)
         scaler = grad_scaler(amp_dtype, device)
         pos = _Position()
         if config.resume:

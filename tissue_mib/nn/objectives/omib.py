@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tissue_mib.errors import InputError
+from tissue_mib.nn.optim import adam
 from tissue_mib.settings import progress
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ def estimate_mi(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         mine = MINE(xt.shape[1], yt.shape[1], hidden_dim=hidden_dim).to(device)
-    opt = torch.optim.Adam(mine.parameters(), lr=lr)
+    opt = adam(mine.parameters(), lr=lr)
     b = min(batch_size, n)
     done, limit = 0, max(steps, max_steps or steps)
     with _one_cpu_thread(torch.device(device)):
