@@ -72,7 +72,7 @@ def read_legacy_st(
     mpp = fit_microns_per_pixel(sel, where=str(sel_path))
     scalefactors = {"spot_diameter_fullres": SPOT_DIAMETER_UM / mpp, "microns_per_pixel": mpp}
 
-    images, image_files, fullres, fullres_shape = {}, {}, "", None
+    images, image_files = {}, {}
     if image is None:
         image, hires = _indexed_image(folder, section)
         if hires is not None:
@@ -81,7 +81,6 @@ def read_legacy_st(
             scalefactors["tissue_hires_scalef"] = scale
     if image is not None:
         with SlideImage(image) as slide:
-            fullres, fullres_shape = str(Path(image).resolve()), slide.shape
             images["hires"], scalefactors["tissue_hires_scalef"] = slide.thumbnail(HIRES_MAX_SIDE)
             image_files["hires"] = f"{image} (downscaled copy)"
 
@@ -103,8 +102,7 @@ def read_legacy_st(
         scalefactors=scalefactors,
         images=images,
         image_files=image_files,
-        fullres_image=fullres,
-        fullres_shape=fullres_shape,
+        fullres_image=image,
         source=str(counts_path),
     )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from tissue_mib.io.images import is_blank
+from tissue_mib.io.images import SlideImage, is_blank
 from tissue_mib.io.validate import check_image_covers, check_not_empty, check_values
 
 LAYOUTS = ("visium", "visium_hd", "legacy_st", "h5ad")
@@ -48,8 +50,7 @@ def build_section(
     spot_diameter_um: float,
     scalefactors: dict,
     images: dict[str, np.ndarray] | None = None,
-    fullres_image: str = "",
-    fullres_shape: tuple[int, int] | None = None,
+    fullres_image: str | Path | None = None,
     image_files: dict[str, str] | None = None,
     source: str,
 ) -> AnnData:
@@ -58,7 +59,8 @@ def build_section(
     `X` spots x genes (raw counts or normalised), `xy` (N, 2) spot centres in full-res pixels,
     x then y; `obs` may hold `array_row`, `array_col`, `in_tissue` and label columns;
     `scalefactors` must hold `microns_per_pixel`; `image_files` names each image's file for
-    error messages; `fullres_shape` (height, width) is checked against `xy`. The section name
+    error messages; `fullres_image`, the full-resolution slide (any `SlideImage` format), must
+cover `xy` and is recorded by its absolute path, not loaded. The section name
     (`obs['section']`) defaults to the library id.
     """
     assert layout in LAYOUTS and grid in GRIDS
@@ -71,8 +73,10 @@ def build_section(
     for key, img in images.items():
         scale = float(scalefactors.get(f"tissue_{key}_scalef", 1.0))
         check_image_covers(xy, height=img.shape[0], width=img.shape[1], scale=scale, image=image_files.get(key, f"{source} [{key}]"))
-    if fullres_shape is not None:
-        check_image_covers(xy, height=fullres_shape[0], width=fullres_shape[1], scale=1.0, image=fullres_image)
+    if fullres_image is not None:
+        with SlideImage(fullres_image) as slide:
+            check_image_covers(xy, height=slide.shape[0], width=slide.shape[1], scale=1.0, image=str(fullres_image))
+        fullres_image = Path(fullres_image).resolve()
 
     obs = obs.copy()
     obs.index = obs.index.astype(str)
@@ -88,7 +92,7 @@ def build_section(
         "layout": layout,
         "grid": grid,
         "spot_diameter_um": float(spot_diameter_um),
-        "fullres_image": str(fullres_image),
+        "fullres_image": "" if fullres_image is None else str(fullres_image),
         "blank_images": [k for k, v in images.items() if is_blank(v)],
         "is_normalised": non_integer,
         "source": str(source),

@@ -12,7 +12,7 @@ import pandas as pd
 from anndata import AnnData
 
 from tissue_mib.errors import InputError
-from tissue_mib.io.images import SlideImage, load_rgb
+from tissue_mib.io.images import load_rgb
 from tissue_mib.io.matrix import MATRIX_NAMES, find_matrix, read_matrix
 from tissue_mib.io.section import build_section
 from tissue_mib.io.validate import match_positions
@@ -122,10 +122,6 @@ def read_spaceranger(folder: str | os.PathLike, *, image: str | os.PathLike | No
     xy = pos[["pxl_col_in_fullres", "pxl_row_in_fullres"]].to_numpy(dtype=np.float64)
     images, image_files = read_images(spatial)
     scalefactors["microns_per_pixel"] = VISIUM_SPOT_UM / scalefactors["spot_diameter_fullres"]
-    fullres, fullres_shape = "", None
-    if image is not None:
-        with SlideImage(image) as slide:
-            fullres, fullres_shape = str(Path(image).resolve()), slide.shape
     return build_section(
         counts.X,
         obs=pos[["in_tissue", "array_row", "array_col"]],
@@ -138,8 +134,7 @@ def read_spaceranger(folder: str | os.PathLike, *, image: str | os.PathLike | No
         scalefactors=scalefactors,
         images=images,
         image_files=image_files,
-        fullres_image=fullres,
-        fullres_shape=fullres_shape,
+        fullres_image=image,
         source=str(outs),
     )
 

@@ -11,7 +11,6 @@ import numpy as np
 from anndata import AnnData
 
 from tissue_mib.errors import InputError
-from tissue_mib.io.images import SlideImage
 from tissue_mib.io.matrix import MATRIX_NAMES, find_matrix, read_matrix
 from tissue_mib.io.section import build_section
 from tissue_mib.io.spaceranger import read_images, read_positions, read_scalefactors
@@ -63,10 +62,6 @@ def read_visium_hd(bins: str | os.PathLike, *, image: str | os.PathLike | None =
     counts = counts[keep]
     pos = positions.loc[counts.obs_names]
     images, image_files = read_images(spatial)
-    fullres, fullres_shape = "", None
-    if image is not None:
-        with SlideImage(image) as slide:
-            fullres, fullres_shape = str(Path(image).resolve()), slide.shape
     return build_section(
         counts.X,
         obs=pos[["in_tissue", "array_row", "array_col"]],
@@ -79,8 +74,7 @@ def read_visium_hd(bins: str | os.PathLike, *, image: str | os.PathLike | None =
         scalefactors=sf,
         images=images,
         image_files=image_files,
-        fullres_image=fullres,
-        fullres_shape=fullres_shape,
+        fullres_image=image,
         source=str(bins),
     )
 
