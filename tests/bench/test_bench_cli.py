@@ -38,6 +38,11 @@ def test_bench_sim_quick_writes_table_json_and_plots(tmp_path):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = (out / "sim_table.md").read_text()
     assert "| authentic optimum |" in table and "| 0.0001 |" in table  # the fixed-beta sweep, beta as %g
+    # the Bayes limit of each row: 1 with every task-relevant block, below 1 for a part of them
+    assert "Bayes limit" in res.output and "Bayes limit" in table
+    limit = {r["method"]: r["SIM-I"] for r in result["bayes_limit"]}
+    assert limit["authentic optimum"] == limit["omib"] == 1.0
+    assert 0.5 < limit["[a0] alone"] < limit["x1 alone"] < 1.0
 
 
 def test_bench_mfeat_quick_classification_and_one_class(tmp_path, shared_data):
@@ -131,7 +136,7 @@ def test_bench_sim_defaults_are_the_papers_setting(monkeypatch):
 
     def fake_run_sim(cfg, *, out, sweep, jobs):
         seen["cfg"], seen["sweep"], seen["jobs"] = cfg, sweep, jobs
-        return {"table": [], "failures": [], "seconds": 0.0}
+        return {"table": [], "bayes_limit": [], "failures": [], "seconds": 0.0}
 
     monkeypatch.setattr("tissue_mib.bench.sim.run_sim", fake_run_sim)
     res = runner.invoke(_app, ["bench", "sim", "--no-sweep"])

@@ -36,7 +36,7 @@ def test_merging_seed_runs_gives_the_whole_grid(tmp_path):
     merged = json.loads((out / "sim_results.json").read_text())
     assert merged["config"]["seeds"] == [0, 1]
     assert _cells(merged) == _cells(whole)  # every cell, the same value (seeded cells)
-    assert merged["table"] == whole["table"]
+    assert merged["table"] == whole["table"] and merged["bayes_limit"] == whole["bayes_limit"]
     assert merged["beta_sweep"] == swept["beta_sweep"] and merged["mine_budget"] == swept["mine_budget"]
     assert [s["path"] for s in merged["merged_from"]][0].endswith("s0/sim_results.json")
     assert (out / "sim_table.md").read_text().startswith("| method |")

@@ -62,3 +62,25 @@ def test_bad_kind_is_one_line_input_error():
     with pytest.raises(InputError, match="unknown SIM data set 'IV'") as err:
         make_sim("IV")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("kind", ["I", "II", "III"])
+def test_bayes_accuracy_is_the_accuracy_of_the_oracle_on_the_seen_blocks(kind):
+    d = make_sim(kind, n=20_000, seed=2)
+    a, delta = d.authentic.astype(np.float64), d.delta
+    d0, d11 = d.params["d0"], d.params["d11"]
+    cols = {"a0": np.arange(d0), "a1": np.arange(d0, d0 + d11), "a2": np.arange(d0 + d11, a.shape[1])}
+    for blocks in [("a0",), ("a0", "a1"), ("a0", "a2"), ("a1", "a2")]:
+        idx = np.concatenate([cols[b] for b in blocks])
+        oracle = np.mean((a[:, idx] @ delta[idx] > 0) == (d.y == 1))  # sign of the seen part of the rule
+        assert abs(d.bayes_accuracy(blocks) - oracle) < 0.012, blocks  # sampling sd about 0.004
+    assert d.bayes_accuracy() == 1.0
+    assert 0.62 < d.bayes_accuracy(("a0",)) < 0.71  # a0 holds 200 of the 800 relevant dims: 0.667 on average
+
+
+def test_bayes_accuracy_follows_the_dominant_modality():
+    sim1, sim2 = make_sim("I", n=100, seed=0), make_sim("II", n=100, seed=0)
+    assert sim1.bayes_accuracy(("a0", "a1")) > sim1.bayes_accuracy(("a0", "a2")) + 0.1  # x1 holds the larger a1
+    assert sim2.bayes_accuracy(("a0", "a2")) > sim2.bayes_accuracy(("a0", "a1")) + 0.1
+    with pytest.raises(InputError, match="unknown task-relevant block"):
+        sim1.bayes_accuracy(("b1",))

@@ -33,6 +33,8 @@ FUSION_METHODS = ("omib", "ibma", "e-mib", "l-mib", "c-mib", "concat")
 VIEW_ROWS = {"x1 alone": "x1", "x2 alone": "x2", "authentic optimum": "authentic", "[a0] alone": "a0",
              "[a1; a2] alone": "a1a2"}
 ROWS = (*FUSION_METHODS, *VIEW_ROWS)
+#: task-relevant blocks a view row sees; fusion rows and the authentic optimum see a0, a1, a2
+VIEW_BLOCKS = {"x1 alone": ("a0", "a1"), "x2 alone": ("a0", "a2"), "[a0] alone": ("a0",), "[a1; a2] alone": ("a1", "a2")}
 #: OMIB paper Table 2 (accuracy; columns SIM-I and SIM-III); "union of both" is read as concat.
 PAPER_TABLE2 = {
     "SIM-I": {"omib": 0.892, "authentic optimum": 0.909, "[a0] alone": 0.707, "[a1; a2] alone": 0.737,
@@ -41,6 +43,7 @@ PAPER_TABLE2 = {
                 "x1 alone": 0.792, "x2 alone": 0.78, "concat": 0.866},
 }
 TASK = {"kind": "multiclass", "n_classes": 2}
+BAYES_NOTE = "the best expected accuracy any classifier can reach from the row's inputs (from the drawn delta)"
 
 
 @dataclass
@@ -176,6 +179,20 @@ def summarise(records: list[dict], cfg: SimConfig) -> list[dict]:
     return rows
 
 
+def bayes_limits(cfg: SimConfig, records: list[dict]) -> list[dict]:
+    """Per row, the best expected accuracy any classifier can reach from the row's inputs
+    (`SimData.bayes_accuracy` of the blocks it sees), per data set, mean over the seeds of
+    `records`: the ceiling each row of the table is measured against."""
+    limits: dict[str, dict[str, list[float]]] = {row: {} for row in cfg.rows}
+    for ds in cfg.datasets:
+        for seed in sorted({r["seed"] for r in records if r["dataset"] == f"SIM-{ds}"}):
+            data = _sim_data(ds, seed, **cfg.data_options())
+            for row in cfg.rows:
+                value = data.bayes_accuracy(VIEW_BLOCKS.get(row, ("a0", "a1", "a2")))
+                limits[row].setdefault(f"SIM-{ds}", []).append(value)
+    return [{"method": row, **{ds: float(np.mean(v)) for ds, v in by_ds.items()}} for row, by_ds in limits.items()]
+
+
 def table_columns(cfg: SimConfig) -> list[str]:
     cols = ["method"]
     for d in cfg.datasets:
@@ -257,7 +274,7 @@ def assemble(cfg: SimConfig, records: list[dict], *, mine_budget: list[dict] | N
     """The result dict of a run (or of merged runs): config, records, table, failures and,
     when given, the MINE budget study, the beta sweep and its peak."""
     result = {"benchmark": "sim", "version": __version__, "config": asdict(cfg), "records": records,
-              "table": summarise(records, cfg), "paper_table2": PAPER_TABLE2}
+              "table": summarise(records, cfg), "bayes_limit": bayes_limits(cfg, records), "paper_table2": PAPER_TABLE2}
     if beta_sweep is not None:
         result["mine_budget"] = mine_budget
         result["beta_sweep"] = beta_sweep
@@ -273,6 +290,8 @@ def write_outputs(result: dict, cfg: SimConfig, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "sim_results.json", result)
     text = markdown_table(result["table"], table_columns(cfg))
+    text += (f"\nBayes limit: {BAYES_NOTE}, mean over seeds:\n\n"
+             + markdown_table(result["bayes_limit"], ["method", *(f"SIM-{d}" for d in cfg.datasets)]))
     if "mine_budget" in result:
         text += "\nMINE budget (SIM-" + cfg.sweep_dataset + "):\n\n" + markdown_table(
             result["mine_budget"], ["steps", "H1", "H2", "I12", "M_l", "M_u", "seconds"])

@@ -40,6 +40,22 @@ class SimData:
     delta: np.ndarray
     params: dict
 
+    def bayes_accuracy(self, blocks=("a0", "a1", "a2")) -> float:
+        """The best expected accuracy of any classifier that sees the task-relevant `blocks`.
+
+        y = 1[u + v > 0] with u = <delta_S, a_S> over the seen blocks S and v the unseen rest:
+        given delta, independent centred Gaussians, so sign(u) is the best guess and is right
+        with probability 1/2 + arcsin(|delta_S| / |delta|) / pi (1 with every block). The
+        superfluous b-blocks carry nothing and do not enter."""
+        sizes = {"a0": self.params["d0"], "a1": self.params["d11"], "a2": self.params["d21"]}
+        unknown = sorted(set(blocks) - set(sizes))
+        if unknown:
+            raise InputError(f"bayes_accuracy: unknown task-relevant block(s) {unknown}; choose from {list(sizes)}")
+        starts = dict(zip(sizes, np.cumsum([0, *sizes.values()])))
+        seen = np.concatenate([self.delta[starts[b] : starts[b] + sizes[b]] for b in dict.fromkeys(blocks)])
+        rho = min(1.0, float(np.linalg.norm(seen) / np.linalg.norm(self.delta)))
+        return 0.5 + float(np.arcsin(rho)) / np.pi
+
 
 def sim_layout(
     kind: str = "I",
