@@ -60,7 +60,7 @@ def build_section(
     x then y; `obs` may hold `array_row`, `array_col`, `in_tissue` and label columns;
     `scalefactors` must hold `microns_per_pixel`; `image_files` names each image's file for
     error messages; `fullres_image`, the full-resolution slide (any `SlideImage` format), must
-cover `xy` and is recorded by its absolute path, not loaded. The section name
+    cover `xy` and is recorded by its absolute path, not loaded. The section name
     (`obs['section']`) defaults to the library id.
     """
     assert layout in LAYOUTS and grid in GRIDS
