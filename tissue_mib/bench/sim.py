@@ -193,6 +193,11 @@ def bayes_limits(cfg: SimConfig, records: list[dict]) -> list[dict]:
     return [{"method": row, **{ds: float(np.mean(v)) for ds, v in by_ds.items()}} for row, by_ds in limits.items()]
 
 
+def limit_columns(cfg: SimConfig) -> list[str]:
+    """Columns of the Bayes-limit table: method, then one per data set."""
+    return ["method", *(f"SIM-{d}" for d in cfg.datasets)]
+
+
 def table_columns(cfg: SimConfig) -> list[str]:
     cols = ["method"]
     for d in cfg.datasets:
@@ -291,7 +296,7 @@ def write_outputs(result: dict, cfg: SimConfig, out: Path) -> None:
     write_json(out / "sim_results.json", result)
     text = markdown_table(result["table"], table_columns(cfg))
     text += (f"\nBayes limit: {BAYES_NOTE}, mean over seeds:\n\n"
-             + markdown_table(result["bayes_limit"], ["method", *(f"SIM-{d}" for d in cfg.datasets)]))
+             + markdown_table(result["bayes_limit"], limit_columns(cfg)))
     if "mine_budget" in result:
         text += "\nMINE budget (SIM-" + cfg.sweep_dataset + "):\n\n" + markdown_table(
             result["mine_budget"], ["steps", "H1", "H2", "I12", "M_l", "M_u", "seconds"])

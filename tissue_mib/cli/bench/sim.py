@@ -69,10 +69,10 @@ def sim(
 
 def show(result: dict, cfg, out: Path | None) -> None:
     """Print a bench sim result (table, MINE budget, beta sweep) and exit 3 when cells failed."""
-    from tissue_mib.bench.sim import BAYES_NOTE, table_columns
+    from tissue_mib.bench.sim import BAYES_NOTE, limit_columns, table_columns
 
     echo_table(result["table"], table_columns(cfg), title="bench sim: test accuracy, mean ± sd over seeds (paper: OMIB Table 2)")
-    echo_table(result["bayes_limit"], ["method", *(f"SIM-{d}" for d in cfg.datasets)], title=f"Bayes limit: {BAYES_NOTE}")
+    echo_table(result["bayes_limit"], limit_columns(cfg), title=f"Bayes limit: {BAYES_NOTE}")
     if "beta_sweep" in result:
         echo_table(result["mine_budget"], ["steps", "H1", "H2", "I12", "M_l", "M_u", "seconds"], title="MINE estimates by budget")
         peak = "no run finished" if result["beta_peak"] is None else f"peak at beta = {result['beta_peak']:.3g}"
