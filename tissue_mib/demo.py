@@ -28,7 +28,8 @@ def run_demo(*, out: Path, full: bool, methods: list[str], epochs: int | None, d
 
     out = Path(out)
     cohort = out / ("cohort-full" if full else "cohort-small")
-    if not all((cohort / f"{n}.h5ad").exists() for n in NORMAL + CANCER):
+    # reuse the folder only if it holds this cohort (size, seed, generator version), not any older one
+    if not synthetic.is_complete(cohort, small=not full, seed=seed):
         logger.info("writing the synthetic cohort to %s", cohort)
         synthetic.write_cohort(cohort, small=not full, seed=seed)
     normal = [io.read(cohort / f"{n}.h5ad") for n in NORMAL]

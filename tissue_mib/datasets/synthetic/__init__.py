@@ -3,7 +3,8 @@
 `write_cohort(out, small=..., seed=...)` writes each section as a Space Ranger-style folder
 (10x h5, positions, scale factors, hires/lowres PNG, full-resolution pyramidal TIFF, truth.csv)
 plus `<NAME>.h5ad` read back through `tissue_mib.io.read` with `obs['domain']` and
-`obs['anomaly_kind']` (normal, genes, histology, both). `generate_section` builds one in
+`obs['anomaly_kind']` (normal, genes, histology, both); `contamination=FRAC` plants the same
+anomalies in that share of the healthy sections' spots. `generate_section` builds one in
 memory; `write_section(out, "SYN-NB-I")` writes an extra healthy section the cohort does
 not hold (healthy tissue a model never saw). See docs/synthetic-cohort.md.
 """
@@ -16,6 +17,8 @@ from tissue_mib.datasets.synthetic.config import (
     DOMAINS,
     EXTRA_NORMAL_SECTIONS,
     FULL,
+    GENERATOR_VERSION,
+    MAX_CONTAMINATION,
     NORMAL_SECTIONS,
     SECTION_NAMES,
     SMALL,
@@ -30,6 +33,8 @@ __all__ = [
     "DOMAINS",
     "EXTRA_NORMAL_SECTIONS",
     "FULL",
+    "GENERATOR_VERSION",
+    "MAX_CONTAMINATION",
     "NORMAL_SECTIONS",
     "SECTION_NAMES",
     "SMALL",

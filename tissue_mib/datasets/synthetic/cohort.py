@@ -9,15 +9,18 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tissue_mib.datasets.synthetic.config import (
     CANCER_SECTIONS,
     DEFAULT_ANOMALY_FRACTIONS,
     EXTRA_NORMAL_SECTIONS,
+    GENERATOR_VERSION,
+    NORMAL_SECTIONS,
     SECTION_NAMES,
 )
-from tissue_mib.datasets.synthetic.section import SyntheticSection, check_fraction, generate_section
+from tissue_mib.datasets.synthetic.section import SyntheticSection, check_contamination, check_fraction, generate_section
 from tissue_mib.datasets.synthetic.writer import write_section_folder
 from tissue_mib.errors import InputError
 from tissue_mib.settings import progress
@@ -29,8 +32,11 @@ MANIFEST_FILE = "cohort.json"
 
 
 def summarize(section: SyntheticSection) -> dict:
-    """One summary record: spots, genes, domain counts, anomaly fraction and kind counts."""
+    """One summary record: spots, genes, domain counts, anomaly fraction, kind counts and the
+    median UMIs per spot of the normal and the anomalous spots."""
     kinds = section.truth["anomaly_kind"].value_counts().to_dict()
+    totals = np.asarray(section.counts.sum(axis=1)).ravel()
+    anomalous = (section.truth["anomaly_kind"] != "normal").to_numpy()
     return {
         "section": section.name,
         "spots": int(section.counts.shape[0]),
@@ -38,6 +44,8 @@ def summarize(section: SyntheticSection) -> dict:
         "domains": {str(k): int(v) for k, v in section.truth["domain"].value_counts().items()},
         "anomaly_fraction": float((section.truth["anomaly_kind"] != "normal").mean()),
         "kinds": {str(k): int(kinds.get(k, 0)) for k in section.truth["anomaly_kind"].cat.categories},
+        "median_umis_normal": float(np.median(totals[~anomalous])) if (~anomalous).any() else None,
+        "median_umis_anomalous": float(np.median(totals[anomalous])) if anomalous.any() else None,
     }
 
 
@@ -58,18 +66,25 @@ def resolve_fractions(anomaly_fractions: Sequence[float] | Mapping[str, float] |
     return {name: check_fraction(name, f) for name, f in fractions.items()}
 
 
-def _write_section(out: Path, name: str, small: bool, seed: int, fraction: float) -> dict:
+def _write_section(out: Path, name: str, small: bool, seed: int, fraction: float, contamination: float = 0.0) -> dict:
     """Generate `name`, write its folder, read it back through io.read, add the truth, write the h5ad."""
     from tissue_mib import io
 
-    section = generate_section(name, small=small, seed=seed, anomaly_fraction=fraction)
+    section = generate_section(name, small=small, seed=seed, anomaly_fraction=fraction, contamination=contamination)
     folder = out / name
     tiff = write_section_folder(section, folder)
     adata = io.read(folder, image=tiff)
     truth = section.truth.loc[adata.obs_names]
     adata.obs["domain"] = truth["domain"].array
     adata.obs["anomaly_kind"] = truth["anomaly_kind"].array
-    adata.uns["tissue_mib_synthetic"] = {"section": name, "size": section.config.name, "seed": seed, "anomaly_fraction": fraction}
+    adata.uns["tissue_mib_synthetic"] = {
+        "section": name,
+        "size": section.config.name,
+        "seed": seed,
+        "anomaly_fraction": contamination if contamination > 0 else fraction,  # planted share of spots
+        "contamination": contamination,
+        "generator": GENERATOR_VERSION,
+    }
     with atomic_write(out / f"{name}.h5ad") as tmp:
         adata.write_h5ad(tmp, compression="gzip")
     return summarize(section)
@@ -81,31 +96,43 @@ def write_cohort(
     small: bool = False,
     seed: int = 0,
     anomaly_fractions: Sequence[float] | Mapping[str, float] | None = None,
+    contamination: float = 0.0,
     n_jobs: int = 1,
 ) -> list[Path]:
     """Write SYN-NB-A..H and SYN-BC-A..D to `out`: a Space Ranger-style folder and an `.h5ad` per section.
 
     `small`: a few hundred spots and 500 genes per section (seconds) instead of 2,100-2,900
     spots and 2,000 genes. `anomaly_fractions`: tumour share of SYN-BC-A..D (4 values or a
-    mapping by name; default 0.876, 0.214, 0.722, 0.454). `n_jobs`: sections written in
-    parallel processes; the output does not depend on it. Also writes `cohort.json`
-    (parameters and a per-section summary). Returns the `.h5ad` paths in section order.
+    mapping by name; default 0.876, 0.214, 0.722, 0.454). `contamination` (0 to 0.5): the
+    share of each healthy section's (SYN-NB-A..H) spots made anomalous with the same planted
+    anomalies as SYN-BC, so the healthy reference is impure; the truth is in
+    `obs['anomaly_kind']` as in SYN-BC. `n_jobs`: sections written in parallel processes; the
+    output does not depend on it. Also writes `cohort.json` (parameters, generator version and
+    a per-section summary). Returns the `.h5ad` paths in section order.
     """
     out = Path(out)
     fractions = resolve_fractions(anomaly_fractions)
+    contamination = check_contamination(contamination)
     if n_jobs < 1:
         raise InputError(f"n_jobs must be >= 1, got {n_jobs}")
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(out, name, small, seed, fractions.get(name, 0.0)) for name in SECTION_NAMES]
+    jobs = [(out, name, small, seed, fractions.get(name, 0.0), contamination if name in NORMAL_SECTIONS else 0.0) for name in SECTION_NAMES]
     if n_jobs == 1:
         summaries = [_write_section(*job) for job in progress(jobs, desc="synthetic sections")]
     else:
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
             summaries = list(progress(pool.map(_write_section, *zip(*jobs)), desc="synthetic sections", total=len(jobs)))
-    manifest = {"size": "small" if small else "full", "seed": seed, "anomaly_fractions": fractions, "sections": summaries}
+    manifest = {
+        "generator": GENERATOR_VERSION,
+        "size": "small" if small else "full",
+        "seed": seed,
+        "anomaly_fractions": fractions,
+        "contamination": contamination,
+        "sections": summaries,
+    }
     with atomic_write(out / MANIFEST_FILE) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2))
-    logger.info("wrote the synthetic cohort (%s, seed %d) to %s", manifest["size"], seed, out)
+    logger.info("wrote the synthetic cohort (%s, seed %d, contamination %g) to %s", manifest["size"], seed, contamination, out)
     return [out / f"{name}.h5ad" for name in SECTION_NAMES]
 
 
@@ -132,8 +159,13 @@ def read_manifest(out: str | os.PathLike) -> dict:
     return json.loads(path.read_text())
 
 
+def _umis(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
 def summary_table(out: str | os.PathLike) -> pd.DataFrame:
-    """Per-section summary of the cohort in `out` (spots, genes, domains, anomaly fraction and kinds)."""
+    """Per-section summary of the cohort in `out` (spots, genes, domains, anomaly fraction and
+    kinds, median UMIs per spot of the normal and the anomalous spots)."""
     rows = []
     for rec in read_manifest(out)["sections"]:
         rows.append(
@@ -144,23 +176,35 @@ def summary_table(out: str | os.PathLike) -> pd.DataFrame:
                 "domains": ", ".join(f"{k} {v}" for k, v in rec["domains"].items()),
                 "anomalous": rec["anomaly_fraction"],
                 **{f"{k}-only" if k in ("genes", "histology") else k: v for k, v in rec["kinds"].items() if k != "normal"},
+                "UMIs normal": _umis(rec.get("median_umis_normal")),
+                "UMIs anomalous": _umis(rec.get("median_umis_anomalous")),
             }
         )
     return pd.DataFrame(rows)
 
 
-def is_complete(out: str | os.PathLike, *, small: bool, seed: int, anomaly_fractions=None) -> bool:
-    """Whether `out` already holds the cohort that write_cohort would write with these parameters."""
+def is_complete(out: str | os.PathLike, *, small: bool, seed: int, anomaly_fractions=None, contamination: float = 0.0) -> bool:
+    """Whether `out` already holds the cohort that write_cohort would write with these parameters
+    (size, seed, anomaly fractions, contamination) and this generator version."""
     out = Path(out)
     manifest = out / MANIFEST_FILE
     if not manifest.is_file() or not all((out / f"{name}.h5ad").is_file() for name in SECTION_NAMES):
         return False
-    doc = json.loads(manifest.read_text())
-    return doc.get("size") == ("small" if small else "full") and doc.get("seed") == seed and doc.get("anomaly_fractions") == resolve_fractions(anomaly_fractions)
+    try:
+        doc = json.loads(manifest.read_text())
+    except ValueError:
+        return False
+    return (
+        doc.get("generator") == GENERATOR_VERSION
+        and doc.get("size") == ("small" if small else "full")
+        and doc.get("seed") == seed
+        and doc.get("anomaly_fractions") == resolve_fractions(anomaly_fractions)
+        and doc.get("contamination", 0.0) == check_contamination(contamination)
+    )
 
 
-def small_cohort(tmpdir: str | os.PathLike, *, seed: int = 0) -> list[Path]:
+def small_cohort(tmpdir: str | os.PathLike, *, seed: int = 0, contamination: float = 0.0) -> list[Path]:
     """The small cohort in `tmpdir` for tests (the `.h5ad` paths): written once, reused while complete."""
-    if not is_complete(tmpdir, small=True, seed=seed):
-        write_cohort(tmpdir, small=True, seed=seed)
+    if not is_complete(tmpdir, small=True, seed=seed, contamination=contamination):
+        write_cohort(tmpdir, small=True, seed=seed, contamination=contamination)
     return [Path(tmpdir) / f"{name}.h5ad" for name in SECTION_NAMES]

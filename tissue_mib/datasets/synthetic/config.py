@@ -14,6 +14,13 @@ EXTRA_NORMAL_SECTIONS = tuple(f"SYN-NB-{c}" for c in "IJKLMNOP")
 # Tumour share of the papers' test sections BC-A..D (her2st A1, B1, C1, D1).
 DEFAULT_ANOMALY_FRACTIONS = dict(zip(CANCER_SECTIONS, (0.876, 0.214, 0.722, 0.454)))
 
+# Largest share of a healthy section's spots that `contamination` may make anomalous.
+MAX_CONTAMINATION = 0.5
+# Version of the generator's output: bump it when the same parameters give different data, so
+# that a cohort folder written by an older version is not reused (cohort.json records it).
+# 2: per-domain sequencing depth after her2st, deep tumour-like gene anomalies; contamination.
+GENERATOR_VERSION = 2
+
 DOMAINS = ("stroma", "duct", "adipose", "immune")
 ANOMALY_KINDS = ("normal", "genes", "histology", "both")
 
@@ -34,7 +41,6 @@ class CohortConfig:
     rows: int
     spots_per_row: int
     spots_range: tuple[int, int]
-    median_umi: float
     mpp: float = 2.0
     margin_um: float = 200.0
     hires_px: int = 2000
@@ -44,8 +50,8 @@ class CohortConfig:
     cellularity: float = 0.85  # share of a fully tumorous spot's RNA from tumour cells (the gene anomaly strength)
 
 
-SMALL = CohortConfig(name="small", n_genes=500, rows=26, spots_per_row=26, spots_range=(380, 460), median_umi=2500.0)
-FULL = CohortConfig(name="full", n_genes=2000, rows=64, spots_per_row=64, spots_range=(2100, 2900), median_umi=3500.0, cellularity=0.5)
+SMALL = CohortConfig(name="small", n_genes=500, rows=26, spots_per_row=26, spots_range=(380, 460))
+FULL = CohortConfig(name="full", n_genes=2000, rows=64, spots_per_row=64, spots_range=(2100, 2900), cellularity=0.5)
 
 
 def config_for(small: bool) -> CohortConfig:

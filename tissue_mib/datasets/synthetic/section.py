@@ -15,6 +15,7 @@ from tissue_mib.datasets.synthetic.config import (
     DEFAULT_ANOMALY_FRACTIONS,
     DOMAINS,
     EXTRA_NORMAL_SECTIONS,
+    MAX_CONTAMINATION,
     SECTION_NAMES,
     CohortConfig,
     config_for,
@@ -75,23 +76,44 @@ def check_fraction(name: str, fraction: float) -> float:
     return float(fraction)
 
 
+def check_contamination(contamination: float) -> float:
+    """The share of a healthy section's spots made anomalous: a number in [0, MAX_CONTAMINATION]."""
+    try:
+        value = float(contamination)
+    except (TypeError, ValueError):
+        raise InputError(f"contamination must be a number between 0 and {MAX_CONTAMINATION}, got {contamination!r}") from None
+    if not 0 <= value <= MAX_CONTAMINATION:  # also rejects nan
+        raise InputError(f"contamination must be between 0 and {MAX_CONTAMINATION}, got {contamination}")
+    return value
+
+
 def generate_section(
     name: str,
     *,
     small: bool = False,
     seed: int = 0,
     anomaly_fraction: float | None = None,
+    contamination: float = 0.0,
 ) -> SyntheticSection:
     """Generate section `name` (one of SYN-NB-A..H, SYN-BC-A..D, or an extra healthy SYN-NB-I..P) in memory.
 
     `anomaly_fraction`: share of in-tissue spots that are anomalous (default: 0 for SYN-NB,
-    0.876, 0.214, 0.722, 0.454 for SYN-BC-A..D). Same name, size, seed and fraction give the
-    same section; the gene space depends on the seed and size only.
+    0.876, 0.214, 0.722, 0.454 for SYN-BC-A..D). `contamination` (SYN-NB only, 0 to 0.5): the
+    share of a healthy section's spots made anomalous with the same planted anomalies as
+    SYN-BC (blobs split into histology | both | genes), so a healthy reference is impure; the
+    tissue, its domains and the other spots' layout do not change with it. Same name, size,
+    seed, fraction and contamination give the same section; the gene space depends on the
+    seed and size only.
     """
     if name not in SECTION_NAMES + EXTRA_NORMAL_SECTIONS:
         raise InputError(f"unknown synthetic section {name!r}; known: {', '.join(SECTION_NAMES + EXTRA_NORMAL_SECTIONS)}")
     config = config_for(small)
     fraction = check_fraction(name, DEFAULT_ANOMALY_FRACTIONS.get(name, 0.0) if anomaly_fraction is None else anomaly_fraction)
+    contamination = check_contamination(contamination)
+    if contamination > 0:
+        if name in CANCER_SECTIONS:
+            raise InputError(f"{name} is a cancer section; contamination applies to the healthy sections SYN-NB-* only")
+        fraction = contamination
     programmes = cohort_programmes(seed, config)
     layout_rng, gene_rng, image_rng = section_seeds(seed, name)
 
