@@ -42,6 +42,7 @@ def test_fit_records_everything(multimodal):
     assert model.prep.patch_um == pytest.approx(55.0) and model.prep.patch_size == 8
     assert (out / "weights.safetensors").is_file()
     assert "concat-svdd" in model.summary()
+    assert model.precision["resolved"] == "fp32" and "precision fp32 -> fp32 on cpu" in model.summary()
 
 
 def test_score_writes_every_key(multimodal, section_factory, tmp_path):
@@ -81,6 +82,7 @@ def test_loaded_model_scores_identically(multimodal, section_factory):
     model, out = multimodal
     back = tl.TissueModel.load(out, method="concat-svdd")
     assert back.panel == model.panel and back.prep == model.prep and back.modalities == model.modalities
+    assert back.precision == model.precision
     a = tl.score(section_factory("T", seed=7, anomalous=True), model, copy=True)
     b = tl.score(section_factory("T", seed=7, anomalous=True), back, copy=True)
     np.testing.assert_array_equal(a.obs["tissue_mib_score"].to_numpy(), b.obs["tissue_mib_score"].to_numpy())

@@ -49,6 +49,8 @@ def test_round_trip_gives_identical_predictions(trained):
     assert back.train_config == md.train_config
     assert back.history.column("loss") == md.history.column("loss")
     assert back.calibration.tolist() == [0.1, 0.2, 0.3] and back.holdout["groups"] == [1]
+    assert back.precision == {"requested": "fp32", "resolved": "fp32", "device": "cpu", "reason": "requested",
+                              "gemm": None, "cached": False}  # fmt: skip
     assert torch.equal(back.method.state_dict()["head.center"], md.method.state_dict()["head.center"])
 
 

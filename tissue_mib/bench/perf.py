@@ -1,4 +1,5 @@
-"""`bench perf`: speed figures (patches/s, preprocessing time, training and scoring spots/s).
+"""`bench perf`: speed figures (the machine and its GEMM GFLOP/s, patches/s, preprocessing
+time, training and scoring spots/s).
 
 Speed targets live here, printed as numbers, not in timed unit tests.
 """
@@ -6,11 +7,57 @@ Speed targets live here, printed as numbers, not in timed unit tests.
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import torch
 
 logger = logging.getLogger(__name__)
+
+
+def perf_machine(*, device: str = "auto", quick: bool = False) -> dict:
+    """The machine as named values with units: CPU model, torch's CPU capability, the flags
+    that decide bf16 speed, cores and torch threads, GEMM GFLOP/s in fp32 and under bf16
+    autocast (on torch's threads and on one thread, the figure `precision="auto"` decides
+    by), and what `auto` resolves to on `device` with its reason."""
+    from tissue_mib.train import hardware
+    from tissue_mib.train.device import precision_choice, resolve_device
+
+    info = hardware.cpu_info()
+    budget = 0.6 if quick else 2.0
+    gemm = hardware.measure_gemm(budget_s=budget, max_n=512 if quick else 1024)
+    dev = resolve_device(device)
+    choice = precision_choice("auto", dev)
+    cpu_choice = choice if dev.type == "cpu" else precision_choice("auto", torch.device("cpu"))
+    one = cpu_choice.gemm if cpu_choice.gemm else hardware.measure_gemm(threads=1, budget_s=budget)
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = None
+    return {
+        "cpu_model": info["model"],
+        "arch": info["arch"],
+        "torch_version": info["torch_version"],
+        "torch_cpu_capability": info["torch_capability"],
+        "torch_avx512_bf16": info["torch_avx512_bf16"],
+        "torch_amx_tile": info["torch_amx_tile"],
+        "cpu_flags": info["flags"],
+        "native_bf16": hardware.native_bf16(info),
+        "cores": info["cores"],
+        "cores_usable": info["cores_usable"],
+        "torch_threads": info["torch_threads"],
+        "load_avg_1min": load,
+        "gemm_n": gemm["n"],
+        "gemm_fp32_gflops": gemm["fp32_gflops"],
+        "gemm_bf16_gflops": gemm["bf16_gflops"],
+        "gemm_1thread_n": one["n"],
+        "gemm_1thread_fp32_gflops": one["fp32_gflops"],
+        "gemm_1thread_bf16_gflops": one["bf16_gflops"],
+        "device": str(dev),
+        "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+        "precision_auto": choice.resolved,
+        "precision_auto_reason": choice.reason,
+    }
 
 
 def perf_training(

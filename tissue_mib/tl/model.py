@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import torch
 from tissue_mib.errors import InputError
 from tissue_mib.pp import GenePanel, PrepConfig
 from tissue_mib.train import History, ModelDir, TrainConfig
+from tissue_mib.train.device import precision_record
 
 
 @dataclass
@@ -21,6 +22,8 @@ class TissueModel:
     preprocessing config (patch size in micrometres resolved at training). modalities: what
     the model reads ("genes", "histology"). calibration: (n,) scores of held-out healthy
     spots (split-conformal p-values). holdout: how they were chosen (holdout.json).
+    precision: what the training precision resolved to and why (config.yaml's `precision`;
+    filled from `train_config` when empty at save).
     """
 
     method: torch.nn.Module
@@ -32,6 +35,7 @@ class TissueModel:
     holdout: dict
     modalities: tuple[str, ...]
     path: Path | None = None
+    precision: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -40,7 +44,9 @@ class TissueModel:
 
     def save(self, path: str | Path) -> Path:
         """Write the model directory (docs/engine.md) atomically; returns its path."""
-        self.path = self._as_modeldir().save(path)
+        md = self._as_modeldir()
+        self.path = md.save(path)
+        self.precision = md.precision
         return self.path
 
     @classmethod
@@ -56,6 +62,7 @@ class TissueModel:
             method=md.method, panel=panel, prep=prep, train_config=md.train_config, history=md.history,
             calibration=md.calibration, holdout=md.holdout,
             modalities=tuple(md.meta.get("modalities", ("genes", "histology"))), path=md.path,
+            precision=md.precision,
         )  # fmt: skip
 
     def summary(self) -> str:
@@ -71,6 +78,9 @@ class TissueModel:
             lines.append(f"{len(recs)} epochs in {secs:.1f} s ({secs / len(recs):.2f} s/epoch)")
             terms = {k: v for k, v in last.items() if k not in ("epoch", "phase", "phase_epoch", "lr", "time_s")}
             lines.append("final: " + ", ".join(f"{k} {v:.4g}" for k, v in terms.items() if isinstance(v, float)))
+        p = self.precision
+        if p.get("resolved"):
+            lines.append(f"precision {p.get('requested')} -> {p['resolved']} on {p.get('device')} ({p.get('reason')})")
         h = self.holdout
         lines.append(f"held out ({h.get('mode')}): {h.get('n_holdout')} spots; {h.get('n_buffer', 0)} buffer; "
                      f"{self.calibration.size} calibration scores")  # fmt: skip
@@ -81,4 +91,5 @@ class TissueModel:
             method=self.method, panel=self.panel.to_dict(), train_config=self.train_config, prep=self.prep.to_dict(),
             history=self.history, calibration=self.calibration, holdout=self.holdout,
             meta={"modalities": list(self.modalities)},
+            precision=self.precision or precision_record(self.train_config.precision, self.train_config.device),
         )  # fmt: skip

@@ -3,7 +3,8 @@
 Layout of a model directory:
 
     config.yaml          method config (name + build kwargs), train config, prep config,
-                         panel hash, weights sha256, package version, extra `meta`
+                         panel hash, weights sha256, package version, extra `meta`,
+                         `precision`: what the precision setting resolved to and why
     panel.json           the gene panel (ordered genes, ids, hash)
     weights.safetensors  every parameter and buffer (the SVDD centre is a buffer)
     history.json         the training history
@@ -36,6 +37,7 @@ from tissue_mib import __version__
 from tissue_mib.errors import InputError
 from tissue_mib.utils import plain
 from tissue_mib.train.config import TrainConfig
+from tissue_mib.train.device import precision_record
 from tissue_mib.train.history import History
 
 FILES = ("config.yaml", "panel.json", "weights.safetensors", "history.json", "calibration.npy", "holdout.json")
@@ -48,7 +50,9 @@ class ModelDir:
     method: the trained `methods.base.Method`. panel: `GenePanel.to_dict()` (with "hash").
     prep: the preprocessing config as plain values. calibration: (n,) held-out healthy scores.
     holdout: plain values describing the held-out split. meta: plain extra values (e.g. the
-    modalities a `tl` model reads). path: where it was loaded from / last saved to.
+    modalities a `tl` model reads). precision: `device.PrecisionChoice.to_dict()` of the
+    training run (resolved dtype, reason, measured GEMM GFLOP/s); empty: resolved from
+    `train_config` when saved. path: where it was loaded from / last saved to.
     """
 
     method: torch.nn.Module
@@ -60,6 +64,7 @@ class ModelDir:
     holdout: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     path: Path | None = None
+    precision: dict = field(default_factory=dict)
 
     def save(self, path: str | Path) -> Path:
         """Write the directory at `path` atomically (replacing an earlier model directory there)."""
@@ -108,6 +113,7 @@ class ModelDir:
             "panel_hash": str(self.panel["hash"]),
             "weights_sha256": _sha256(folder / "weights.safetensors"),
             "meta": plain(self.meta),
+            "precision": plain(self.precision or precision_record(self.train_config.precision, self.train_config.device)),
         }
         (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         (folder / "panel.json").write_text(json.dumps(plain(self.panel), indent=1))
@@ -163,6 +169,7 @@ class ModelDir:
             holdout=_read(path / "holdout.json", json.loads),
             meta=config.get("meta") or {},
             path=path,
+            precision=config.get("precision") or {},
         )
 
 
