@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anndata as ad
 import numpy as np
@@ -52,9 +52,11 @@ class GenePanel:
     reference_mean: tuple[float, ...] = field(default=())
     reference_std: tuple[float, ...] = field(default=())
     batch_corrected: bool = False
+    pca_components: tuple[float, ...] = field(default=())
 
     def __post_init__(self):
-        for name, cast in (("genes", str), ("gene_ids", str), ("reference_mean", float), ("reference_std", float)):
+        for name, cast in (("genes", str), ("gene_ids", str), ("reference_mean", float), ("reference_std", float),
+                           ("pca_components", float)):
             object.__setattr__(self, name, tuple(cast(v) for v in getattr(self, name)))
         if len(self.genes) != len(self.gene_ids):
             raise InputError(f"gene panel: {len(self.genes)} genes but {len(self.gene_ids)} gene_ids")
@@ -63,6 +65,8 @@ class GenePanel:
         if {len(self.reference_mean), len(self.reference_std)} - {0, len(self.genes)} or \
                 len(self.reference_mean) != len(self.reference_std):
             raise InputError(f"gene panel: reference statistics must have one value per gene ({len(self.genes)})")
+        if len(self.pca_components) % len(self.genes):
+            raise InputError(f"gene panel: {len(self.pca_components)} PCA loadings do not fill rows of {len(self.genes)} genes")
 
     def __len__(self) -> int:
         return len(self.genes)
@@ -79,12 +83,57 @@ class GenePanel:
             raise InputError("gene panel: no reference statistics (a panel fitted by an older tissue-mib)")
         return pd.DataFrame({"mean": self.reference_mean, "sd": self.reference_std}, index=pd.Index(self.genes, name="gene"))
 
+    def scale(self, X: np.ndarray, *, max_value: float = 10.0) -> np.ndarray:
+        """Per-gene z-scores of X (N, G), log-normalised in panel order, with the healthy
+        reference's mean and sd, clipped to [-max_value, max_value] (as `sc.pp.scale`);
+        genes with sd 0 are centred only. Returns float32 (N, G)."""
+        if not self.reference_mean:
+            raise InputError("gene panel: no reference statistics to scale with (a panel fitted by an older tissue-mib)")
+        X = np.asarray(X, dtype=np.float32)
+        if X.shape[1] != len(self):
+            raise InputError(f"gene panel: scale got {X.shape[1]} genes, the panel has {len(self)}")
+        mean = np.asarray(self.reference_mean, dtype=np.float32)
+        sd = np.asarray(self.reference_std, dtype=np.float32)
+        z = (X - mean) / np.where(sd > 0, sd, 1.0).astype(np.float32)
+        return np.clip(z, -max_value, max_value, out=z)
+
+    @property
+    def n_pcs(self) -> int:
+        """Principal components the models read (0: the scaled genes themselves)."""
+        return len(self.pca_components) // len(self.genes)
+
+    @property
+    def n_inputs(self) -> int:
+        """Width of the gene model's input: n_pcs, else the number of genes."""
+        return self.n_pcs or len(self.genes)
+
+    def model_inputs(self, X: np.ndarray) -> np.ndarray:
+        """`scale(X)` (N, G), projected on the panel's principal axes (N, n_pcs) when it has them."""
+        z = self.scale(X)
+        if not self.n_pcs:
+            return z
+        components = np.asarray(self.pca_components, dtype=np.float32).reshape(self.n_pcs, len(self))
+        return z @ components.T
+
+    def with_pca(self, X: np.ndarray, n_pcs: int, *, seed: int = 0) -> GenePanel:
+        """This panel with the top `n_pcs` principal axes of `scale(X)` (the training cohort)."""
+        from sklearn.decomposition import PCA
+
+        z = self.scale(X)
+        n = int(min(n_pcs, z.shape[0] - 1, z.shape[1]))
+        pca = PCA(n_components=n, random_state=seed, svd_solver="randomized").fit(z)
+        logger.info("gene panel: %d principal axes of the scaled genes (%.1f%% of the variance)",
+                    n, 100 * float(pca.explained_variance_ratio_.sum()))
+        return replace(self, pca_components=tuple(pca.components_.astype(np.float64).ravel().tolist()))
+
     def to_dict(self) -> dict:
         """Plain lists and strings (YAML/JSON/h5ad safe)."""
         out = {"genes": list(self.genes), "gene_ids": list(self.gene_ids), "hash": self.hash}
         if self.reference_mean:
             out |= {"reference_mean": list(self.reference_mean), "reference_std": list(self.reference_std),
                     "batch_corrected": self.batch_corrected}
+        if self.pca_components:
+            out["pca_components"] = list(self.pca_components)
         return out
 
     @classmethod
@@ -92,7 +141,8 @@ class GenePanel:
         """Inverse of `to_dict`; InputError when fields are missing or the stored hash disagrees."""
         try:
             panel = cls(genes=d["genes"], gene_ids=d["gene_ids"], reference_mean=d.get("reference_mean", ()),
-                        reference_std=d.get("reference_std", ()), batch_corrected=bool(d.get("batch_corrected", False)))
+                        reference_std=d.get("reference_std", ()), batch_corrected=bool(d.get("batch_corrected", False)),
+                        pca_components=np.asarray(d.get("pca_components", ()), dtype=np.float64).ravel())
         except KeyError as err:
             raise InputError(f"gene panel: field {err} missing") from None
         if "hash" in d and str(d["hash"]) != panel.hash:

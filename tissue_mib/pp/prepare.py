@@ -35,6 +35,10 @@ class PrepConfig:
     batch_correction: None or "combat" (genes, across sections). patch_um: patch side in µm
     (None: one spot diameter, fixed from the training cohort). patch_size: P (pixels).
     stain_normalization: None or "macenko". n_neighs: neighbours of the kNN graph (no grid).
+    scale: the model reads per-gene z-scores against the healthy reference (`GenePanel.scale`,
+    clipped at +-10, as `sc.pp.scale`); `X` itself stays log-normalised. n_pcs: the model reads
+    the top n_pcs principal axes of the scaled genes (fitted on the training cohort, kept in the
+    panel) instead of every gene; None: every gene.
     """
 
     min_spots: int = 10
@@ -46,12 +50,16 @@ class PrepConfig:
     patch_size: int = 32
     stain_normalization: str | None = None
     n_neighs: int = 6
+    scale: bool = True
+    n_pcs: int | None = None
 
     def __post_init__(self):
         if self.batch_correction not in (None, "combat"):
             raise InputError(f"PrepConfig.batch_correction must be None or 'combat', got {self.batch_correction!r}")
         if self.stain_normalization not in (None, "macenko"):
             raise InputError(f"PrepConfig.stain_normalization must be None or 'macenko', got {self.stain_normalization!r}")
+        if self.n_pcs is not None and (self.n_pcs < 1 or not self.scale):
+            raise InputError(f"PrepConfig.n_pcs must be >= 1 and needs scale=True, got n_pcs={self.n_pcs}, scale={self.scale}")
         if not 0 <= self.max_missing <= 1:
             raise InputError(f"PrepConfig.max_missing must be a fraction in [0, 1], got {self.max_missing}")
 
@@ -66,9 +74,17 @@ class PrepConfig:
         unknown = set(d) - set(known)
         if unknown:
             raise InputError(f"PrepConfig: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
-        casts = {"min_spots": int, "n_top_genes": int, "patch_size": int, "n_neighs": int,
+        casts = {"scale": _bool, "min_spots": int, "n_top_genes": int, "patch_size": int, "n_neighs": int, "n_pcs": int,
                  "target_sum": float, "max_missing": float, "patch_um": float}
         return cls(**{k: None if v is None else casts.get(k, str)(v) for k, v in d.items()})
+
+
+def _bool(value) -> bool:
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if isinstance(value, (bool, int, np.integer)) and value in (0, 1):
+        return bool(value)
+    raise InputError(f"PrepConfig: expected true or false, got {value!r}")
 
 
 def split_sections(adatas: AnnData | list[AnnData]) -> list[AnnData]:
@@ -138,6 +154,8 @@ def prepare(adatas: AnnData | list[AnnData], *, panel: GenePanel | None = None, 
             combat_apply(adata, panel)
     elif fitting:
         panel = with_reference(adata, panel)
+    if fitting and config.n_pcs:
+        panel = panel.with_pca(np.asarray(adata.X), config.n_pcs)
     spatial_graph(adata, n_neighs=config.n_neighs)
     config = replace(config, patch_um=_resolve_patch_um(adata, config))
     if config.patch_um is not None:

@@ -76,7 +76,7 @@ def fit(
     if held:  # prepared apart, with the training cohort's panel: exactly as tl.score prepares a new section
         held_prepared, _ = pp.prepare([s for s in sections if library_ids(s)[0] in held], panel=panel, config=prep_config)
     modalities = _modalities(prepared, tuple(modalities), method)
-    specs = _encoder_specs(preset.get("modalities") or {}, modalities, n_genes=len(panel))
+    specs = _encoder_specs(preset.get("modalities") or {}, modalities, n_genes=panel.n_inputs if prep_config.scale else len(panel))
     params = {**dict(preset.get("params") or {}), **method_params}
     if "seed" in inspect.signature(method_class).parameters:
         params.setdefault("seed", seed)

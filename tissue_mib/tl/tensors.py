@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from tissue_mib.errors import InputError
+from tissue_mib.pp.panel import GenePanel
 from tissue_mib.train import MultiModalData
 
 LIBRARY_KEY = "library_id"
@@ -40,8 +41,19 @@ def section_codes(prepared: AnnData) -> np.ndarray:
     return prepared.obs[LIBRARY_KEY].astype("category").cat.codes.to_numpy().astype(np.int64)
 
 
+def model_genes(prepared: AnnData) -> np.ndarray:
+    """The gene input of the models, float32: X z-scored per gene with the panel's healthy
+    reference (N, G), or its principal components (N, n_pcs), when the prep config says `scale`
+    (the default), else X as it is (`GenePanel.model_inputs`)."""
+    x = prepared.X.toarray() if sp.issparse(prepared.X) else np.asarray(prepared.X)
+    record = prepared.uns.get("tissue_mib_prep", {})
+    if not record.get("config", {}).get("scale", False):
+        return x.astype(np.float32, copy=False)
+    return GenePanel.from_dict(record["panel"]).model_inputs(x)
+
+
 def to_data(prepared: AnnData, modalities: tuple[str, ...], *, graph: bool) -> MultiModalData:
-    """genes (N, G) float32 = X, histology (N, P, P, 3) uint8 = obsm patches, groups = section
+    """genes (N, G) float32 = `model_genes` (scaled X), histology (N, P, P, 3) uint8 = obsm patches, groups = section
     codes; with `graph`, edge_index from obsp['spatial_connectivities']."""
     unknown = set(modalities) - set(MODALITIES)
     if unknown:
@@ -50,8 +62,7 @@ def to_data(prepared: AnnData, modalities: tuple[str, ...], *, graph: bool) -> M
         missing = libraries_without_image(prepared)
         if missing:
             raise InputError(f"section(s) {', '.join(missing)}: no image, but the model needs histology patches")
-    x = prepared.X.toarray() if sp.issparse(prepared.X) else np.asarray(prepared.X)
-    mods = {"genes": x.astype(np.float32, copy=False)}
+    mods = {"genes": model_genes(prepared)}
     if "histology" in modalities:
         mods["histology"] = np.asarray(prepared.obsm["tissue_mib_patches"], dtype=np.uint8)
     edge_index = graph_edges(prepared) if graph else None
