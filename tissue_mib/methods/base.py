@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import torch
@@ -92,6 +93,7 @@ class Method(nn.Module):
         self.params = dict(params)
         self.latent_dim = int(latent_dim)
         self.amp_dtype: torch.dtype | None = None
+        self.trim = 0.0  # share of each batch's largest SVDD distances left out of the loss (set by train.fit)
         self.encoders = nn.ModuleDict({m: self._build_encoder(m) for m in self.used_modalities})
         # per-feature standardisation of each encoder's output (no affine), so that modalities
         # reach fusion and heads on one scale (docs/methods.md, "Modality scale")
@@ -170,10 +172,11 @@ class Method(nn.Module):
 
     # ----------------------------------------------------------------- tasks
     def head_loss(self, key: str, pred: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
-        """Mean task loss of head `key` (SVDD: squared distance to the shared centre)."""
+        """Mean task loss of head `key` (SVDD: squared distance to the shared centre, the largest
+        `self.trim` share of the batch left out: a trimmed loss for an impure healthy reference)."""
         head = self.heads()[key]
         if self.is_svdd:
-            return head.loss(pred).mean()
+            return trimmed_mean(head.loss(pred), self.trim)
         if "y" not in batch:
             raise InputError(f"batch has no 'y' for task {self.task['kind']!r} of method {self.name!r}")
         return head.loss(pred, batch["y"]).mean()
@@ -255,6 +258,14 @@ class Method(nn.Module):
         self.train(was_training)
         logger.info("SVDD centre set from %d head outputs (|c| = %.3f)", count, float(c.norm()))
         return c
+
+
+def trimmed_mean(values: Tensor, trim: float) -> Tensor:
+    """Mean of the (B,) `values` without their largest `trim` share (at least one value is kept)."""
+    if trim <= 0:
+        return values.mean()
+    keep = max(1, math.ceil((1.0 - trim) * values.shape[0]))
+    return torch.topk(values, keep, largest=False, sorted=False).values.mean()
 
 
 def _check_task(task: Mapping, method: str, supported: tuple[str, ...]) -> dict:

@@ -19,7 +19,10 @@ class TrainConfig:
     patience: epochs without a val-loss improvement (> min_delta) before a phase stops;
     None turns early stopping off. The best weights by val loss are restored at the end.
     checkpoint_dir: a checkpoint is written there after every epoch; resume=True continues
-    from it. seed: loader order and every RNG the loop touches.
+    from it. seed: loader order and every RNG the loop touches. contamination: the share of
+    anomalous spots expected in the healthy reference (0 <= c < 0.5); the SVDD losses leave out
+    that share of each batch's largest distances (a trimmed loss), so a few anomalies in the
+    reference do not pull the hypersphere towards them.
     """
 
     epochs: int | dict[str, int] = 20
@@ -35,6 +38,11 @@ class TrainConfig:
     min_delta: float = 0.0
     checkpoint_dir: str | None = None
     resume: bool = False
+    contamination: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= float(self.contamination) < 0.5:
+            raise InputError(f"contamination must be in [0, 0.5), got {self.contamination}")
 
     def epochs_for(self, phases: tuple[str, ...]) -> dict[str, int]:
         """Epochs per phase, in the method's phase order."""

@@ -72,6 +72,7 @@ def fit(
         seed_everything(config.seed)
         method.to(device)
         method.amp_dtype = amp_dtype
+        method.trim = float(config.contamination)
         loader = BatchLoader(
             train_data, batch_size=config.batch_size, shuffle=True, seed=config.seed, hops=config.hops,
             device=device, min_batch=2,
