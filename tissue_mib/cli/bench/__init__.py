@@ -2,7 +2,7 @@
 
 import typer
 
-bench_app = typer.Typer(help="Benchmarks: sim, mfeat, emotion, sentiment, cxr, her2st, perf; merge joins sim or mfeat runs made apart.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: sim, mfeat, emotion, sentiment, cxr, her2st, perf, contamination; merge joins sim or mfeat runs made apart.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
