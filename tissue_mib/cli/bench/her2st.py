@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from tissue_mib.cli._common import echo_table, load_config
+from tissue_mib.cli._common import load_config
 
 DEFAULT_METHODS = "gene-svdd,omib,ibma,e-mib,l-mib,c-mib,concat-svdd,histo-svdd"
 
@@ -15,22 +15,26 @@ def her2st(
     data: Path | None = typer.Option(None, "--data", help="The her2st folder (default: the catalogue's her2st source)."),
     labels_dir: Path | None = typer.Option(None, "--labels-dir", help="Folder of {section}_labeled_coordinates.tsv (default: DATA/pathologist_labels)."),
     methods: str = typer.Option(DEFAULT_METHODS, "--methods", help="Comma-separated methods; gene-svdd and knn-pca run on genes for every target."),
-    targets: str | None = typer.Option(None, "--targets", help="Comma-separated sections to score on genes (default A1,B1,C1,D1,E1,F1,G2,H1)."),
+    targets: str | None = typer.Option(None, "--targets", help="Comma-separated labelled sections to report on genes (default: every section with pathologist labels)."),
+    variants: str | None = typer.Option(None, "--variants", help="Comma-separated candidate gene settings, chosen per section by inner splits (default: all; see docs/her2st.md)."),
+    weak: bool = typer.Option(True, "--weak/--no-weak", help="Also score the unlabelled patients' sections against the weak expression-cluster labels."),
+    genes: bool = typer.Option(True, "--genes/--no-genes", help="Run the genes part (leave one patient out); --no-genes runs only genes + histology on A1."),
     out: Path = typer.Option(Path("runs/her2st"), "--out", "-o", help="Results JSON, ROC curves, maps and models."),
     epochs: int = typer.Option(20, "--epochs"),
     config: Path | None = typer.Option(None, "--config", "-c", help="A tl.fit preset (YAML) for every model, e.g. a lighter histology encoder."),
     device: str = typer.Option("auto", "--device"),
-    seed: int = typer.Option(0, "--seed"),
+    seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds; every reported model is trained per seed."),
 ) -> None:
-    """Evaluate on her2st A1..D1 (the papers' BC-A..D), training on other patients' non-cancer spots.
+    """Evaluate on her2st A1..D1 (the papers' BC-A..D), leaving one patient out, training on other patients' non-cancer spots.
 
     Examples:
 
       tissue-mib bench her2st --out runs/her2st
 
-      tissue-mib bench her2st --methods gene-svdd --targets A1,B1 --epochs 5
+      tissue-mib bench her2st --methods gene-svdd --targets A1,B1 --epochs 5 --seeds 0
     """
     from tissue_mib.bench import her2st as bench
+    from tissue_mib.cli.bench._grid import parse_ints
     from tissue_mib.io import catalogue
 
     data_dir = data or catalogue.her2st_dir()
@@ -43,11 +47,13 @@ def her2st(
         epochs=epochs,
         config=load_config(config) or None,
         device=device,
-        seed=seed,
+        seeds=tuple(parse_ints(seeds, "--seeds")),
+        variants=tuple(v for v in variants.split(",") if v) if variants else None,
+        weak=weak,
+        genes=genes,
     )
-    cols = ["section", "paper_name", "protocol", "method", "modalities", "auroc", "auroc_ci", "ap", "prevalence", "f1_oracle", "f1_calibrated", "n_spots", "n_anomalous"]
-    echo_table(records, cols, title="her2st (f1_oracle flags exactly as many spots as are anomalous: an oracle; compare prevalence)")
-    typer.echo(f"results: {out / 'her2st_results.json'}")
+    typer.echo((out / "her2st_table.md").read_text())
+    typer.echo(f"results: {out / 'her2st_results.json'} ({len(records)} records)")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,233 @@
+"""The genes part of `bench her2st`: leave one patient out, with the default chosen by inner splits.
+
+her2st has no healthy tissue; a model for a section of patient P is trained on the spots the
+authors' expression clusters call non-cancer (`obs['weak_is_cancer'] == False`) in every section
+of the *other* patients. Candidate settings (`VARIANTS`) are compared without looking at the
+section being reported:
+
+- outer: for each labelled target T of patient P, every variant and seed is trained without P
+  and scores T against the pathologist's labels;
+- inner: for the same T, each variant is trained without P and without P' and scores the other
+  labelled sections T' of patient P'; the variant with the best mean inner AUROC is the one
+  reported for T (`variant = "selected"`), so T's own labels never choose its setting;
+- weak: every section of a patient without pathologist labels is scored by a model trained
+  without that patient against the weak (expression-cluster) labels: a second, noisier check.
+
+Beside each score: AUROC of the kNN reference (the plain scanpy recipe on the same training
+spots: normalize_total, log1p, HVGs by section, per-gene z-scores on the training spots, PCA-50,
+mean distance to the 10 nearest training spots) and the Spearman correlation of the score with
+the spot's depth (total UMIs) and detected genes: a score that tracks depth is a defect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import spearmanr
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One candidate setting of the gene model: preprocessing and training options for `tl.fit`."""
+
+    name: str
+    prep: Mapping = field(default_factory=dict)
+    train: Mapping = field(default_factory=dict)
+
+
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant("genes", prep={"n_pcs": None}),
+        Variant("unscaled", prep={"scale": False}),
+        Variant("pca50", prep={"n_pcs": 50}),
+        Variant("pca50-trim20", prep={"n_pcs": 50}, train={"contamination": 0.2}),
+    )
+}
+
+
+def depth_correlations(adata, scores: np.ndarray, normal: np.ndarray | None = None) -> dict:
+    """Spearman correlation of `scores` (N,) with total counts and detected genes of `adata`'s raw X,
+    over every scored spot and (`normal`, a bool mask) over the normal spots alone, where a score
+    has no business following depth."""
+    x = adata.X
+    depth = np.asarray(x.sum(axis=1)).ravel()
+    detected = np.asarray((x > 0).sum(axis=1)).ravel()
+    ok = np.isfinite(scores)
+    out = {"spearman_depth": float(spearmanr(scores[ok], depth[ok])[0]),
+           "spearman_genes": float(spearmanr(scores[ok], detected[ok])[0])}  # fmt: skip
+    if normal is not None and (ok & normal).sum() > 2:
+        out["spearman_depth_normal"] = float(spearmanr(scores[ok & normal], depth[ok & normal])[0])
+    return out
+
+
+def weak_truth(adata) -> tuple[np.ndarray, np.ndarray]:
+    """(y, evaluable) from the weak expression-cluster labels (`obs['weak_is_cancer']`)."""
+    weak = adata.obs["weak_is_cancer"]
+    evaluable = weak.notna().to_numpy(bool)
+    return weak.fillna(False).astype(bool).to_numpy() & evaluable, evaluable
+
+
+class GeneCV:
+    """Trains and scores the gene models of the cross-validation, each (variant, excluded
+    patients, seed) once: the inner model without {P, P'} serves both outer folds P and P'."""
+
+    def __init__(self, read: Mapping, healthy: Mapping, *, epochs: int, config: Mapping | None, device: str):
+        self.read, self.healthy = read, healthy
+        self.epochs, self.config, self.device = epochs, dict(config or {}), device
+        self._models: dict = {}
+        self._knn: dict = {}
+
+    def model(self, variant: Variant, without: frozenset[str], seed: int):
+        key = (variant.name, without, seed)
+        if key not in self._models:
+            from tissue_mib import tl
+
+            config = dict(self.config)
+            config["prep"] = {**dict(config.get("prep") or {}), **variant.prep}
+            config["train"] = {**dict(config.get("train") or {}), **variant.train}
+            train = [a for s, a in self.healthy.items() if s[0] not in without]
+            logger.info("gene model %s without patient(s) %s, seed %d: %d training spots", variant.name,
+                        ",".join(sorted(without)), seed, sum(a.n_obs for a in train))  # fmt: skip
+            self._models[key] = tl.fit(train, method="gene-svdd", modalities=("genes",), config=config,
+                                       epochs=self.epochs, device=self.device, seed=seed)  # fmt: skip
+        return self._models[key]
+
+    def scores(self, variant: Variant, without: frozenset[str], seed: int, section: str) -> np.ndarray:
+        """(N,) scores of every spot of `section` (NaN where preprocessing dropped it)."""
+        from tissue_mib import tl
+
+        scored = tl.score(self.read[section], self.model(variant, without, seed), copy=True)
+        return scored.obs["tissue_mib_score"].to_numpy()
+
+    def knn(self, without: frozenset[str], section: str) -> np.ndarray:
+        """(N,) scores of the kNN reference on `section`, trained without the patients `without`."""
+        from tissue_mib import pp
+        from tissue_mib.bench.reference import knn_pca_scores
+
+        key = (without, section)
+        if key not in self._knn:
+            train = [a for s, a in self.healthy.items() if s[0] not in without]
+            train_x, panel = pp.prepare(train)
+            test = pp.prepare(self.read[section], panel=panel)[0]
+            values = knn_pca_scores(panel.scale(np.asarray(train_x.X)), panel.scale(np.asarray(test.X)))
+            full = np.full(self.read[section].n_obs, np.nan)
+            full[self.read[section].obs_names.get_indexer(test.obs_names)] = values
+            self._knn[key] = full
+        return self._knn[key]
+
+
+def _record(y, evaluable, scores, adata, **keys) -> dict:
+    from tissue_mib import metrics
+
+    ok = evaluable & np.isfinite(scores)
+    record = {**keys, **metrics.evaluate(scores[ok], y[ok]), **depth_correlations(adata, scores, evaluable & ~y)}
+    logger.info("%s %s %s seed %s (%s): AUROC %s, Spearman with depth %.2f", record["split"], record["section"],
+                record["variant"], record["seed"], record["protocol"], record["auroc"], record["spearman_depth"])  # fmt: skip
+    return record
+
+
+def run_genes(
+    *, read: Mapping, healthy: Mapping, labelled: Sequence[str], targets: Sequence[str], variants: Sequence[str],
+    seeds: Sequence[int], epochs: int, config: Mapping | None, device: str, weak: bool = True,
+) -> list[dict]:
+    """The records of the inner, outer and weak splits (see the module docstring) and the `selected` rows.
+
+    Inner splits and the unselected variants' outer rows use the first seed; the selected
+    variant's outer rows use every seed.
+    """
+    from tissue_mib import metrics
+    from tissue_mib.settings import progress
+
+    chosen = [VARIANTS[v] for v in variants]
+    cv = GeneCV(read, healthy, epochs=epochs, config=config, device=device)
+    records: list[dict] = []
+    labelled_patients = {s[0] for s in labelled}
+    for target in progress(targets, desc="her2st genes, leave one patient out"):
+        patient = target[0]
+        without = frozenset({patient})
+        if len(chosen) > 1:  # inner splits: the other labelled patients' sections, without both patients
+            for inner in [s for s in labelled if s[0] != patient]:
+                y, evaluable = metrics.truth(read[inner], protocol="strict")
+                for variant in chosen:
+                    s = cv.scores(variant, frozenset({patient, inner[0]}), seeds[0], inner)
+                    records.append(_record(y, evaluable, s, read[inner], section=inner, split="inner", outer=target,
+                                           method="gene-svdd", variant=variant.name, seed=seeds[0], protocol="strict"))  # fmt: skip
+        best = _best(records, target, [v.name for v in chosen])
+        for protocol in metrics.PROTOCOLS:
+            y, evaluable = metrics.truth(read[target], protocol=protocol)
+            records.append(_record(y, evaluable, cv.knn(without, target), read[target], section=target, split="outer",
+                                   method="knn-pca", variant="knn-pca", seed=None, protocol=protocol))  # fmt: skip
+            for variant in chosen:
+                for seed in seeds if variant.name == best else seeds[:1]:
+                    s = cv.scores(variant, without, seed, target)
+                    records.append(_record(y, evaluable, s, read[target], section=target, split="outer",
+                                           method="gene-svdd", variant=variant.name, seed=seed, protocol=protocol))  # fmt: skip
+        records += _selected(records, target, best)
+    if weak:
+        for section in progress([s for s in read if s[0] not in labelled_patients], desc="her2st genes, weak labels"):
+            y, evaluable = weak_truth(read[section])
+            if y[evaluable].all() or not y[evaluable].any():
+                continue
+            without = frozenset({section[0]})
+            for variant in chosen:
+                s = cv.scores(variant, without, seeds[0], section)
+                records.append(_record(y, evaluable, s, read[section], section=section, split="weak", method="gene-svdd",
+                                       variant=variant.name, seed=seeds[0], protocol="weak"))  # fmt: skip
+            records.append(_record(y, evaluable, cv.knn(without, section), read[section], section=section, split="weak",
+                                   method="knn-pca", variant="knn-pca", seed=None, protocol="weak"))  # fmt: skip
+    return records
+
+
+def _best(records: list[dict], target: str, variants: list[str]) -> str:
+    """The variant with the best mean inner AUROC for `target` (ties: the earlier); the only one when one."""
+    if len(variants) == 1:
+        return variants[0]
+    means = _inner_means(records, target, variants)
+    return max(variants, key=lambda v: (means[v], -variants.index(v)))
+
+
+def _inner_means(records: list[dict], target: str, variants: list[str]) -> dict[str, float]:
+    inner = [r for r in records if r["split"] == "inner" and r["outer"] == target and r["auroc"] is not None]
+    return {v: float(np.mean([r["auroc"] for r in inner if r["variant"] == v])) for v in variants if len(variants) > 1}
+
+
+def _selected(records: list[dict], target: str, best: str) -> list[dict]:
+    """The outer rows of `target` for the variant `best`, relabelled `variant = "selected"` with
+    `selected_variant` naming it and `inner_auroc` the inner means that chose it."""
+    variants = list(dict.fromkeys(r["variant"] for r in records if r["split"] == "inner" and r.get("outer") == target))
+    means = _inner_means(records, target, variants) if variants else {}
+    rows = [r for r in records if r["split"] == "outer" and r["section"] == target and r["variant"] == best]
+    return [r | {"variant": "selected", "selected_variant": best, "inner_auroc": means} for r in rows]
+
+
+def summary(records: Sequence[dict], *, protocol: str = "paper") -> list[dict]:
+    """Per (section, variant) of the outer and weak splits: mean and sd of AUROC over seeds, the
+    seeds' range, the depth correlations' mean, and the kNN reference's AUROC beside it."""
+    rows = []
+    keys = sorted({(r["split"], r["section"], r["variant"]) for r in records
+                   if r["split"] in ("outer", "weak") and r["protocol"] in (protocol, "weak")})  # fmt: skip
+    for split, section, variant in keys:
+        group = [r for r in records if (r["split"], r["section"], r["variant"]) == (split, section, variant)
+                 and r["protocol"] in (protocol, "weak") and r["auroc"] is not None]  # fmt: skip
+        if not group:
+            continue
+        aurocs = np.array([r["auroc"] for r in group])
+        knn = [r["auroc"] for r in records if (r["split"], r["section"], r["variant"]) == (split, section, "knn-pca")
+               and r["protocol"] in (protocol, "weak")]  # fmt: skip
+        rows.append({
+            "split": split, "section": section, "variant": variant,
+            "selected_variant": group[0].get("selected_variant", ""), "n_seeds": len(group),
+            "auroc_mean": float(aurocs.mean()), "auroc_sd": float(aurocs.std(ddof=1)) if len(group) > 1 else 0.0,
+            "auroc_min": float(aurocs.min()), "auroc_max": float(aurocs.max()),
+            "knn_auroc": knn[0] if knn else None,
+            "spearman_depth": float(np.mean([r["spearman_depth"] for r in group])),
+            "spearman_genes": float(np.mean([r["spearman_genes"] for r in group])),
+            "spearman_depth_normal": float(np.mean([r.get("spearman_depth_normal", np.nan) for r in group])),
+        })  # fmt: skip
+    return rows
