@@ -42,7 +42,7 @@ def test_leave_one_patient_out_with_inner_selection(cohort, monkeypatch):
 
     monkeypatch.setattr(tl, "fit", recording_fit)
     records = her2st_cv.run_genes(read=read, healthy=healthy, labelled=["A1", "B1", "C1"], targets=["A1", "B1", "C1"],
-                                  variants=["genes", "unscaled"], seeds=(0, 1), epochs=1, config=None, device="cpu")  # fmt: skip
+                                  variants=["centre", "unscaled"], seeds=(0, 1), epochs=1, config=None, device="cpu")  # fmt: skip
     # every model is trained without its target's patient; inner models without both patients, each once
     patients = {"A", "B", "C", "E"}
     assert all(len(t) in (2, 3) for t, _ in trained_on)
@@ -55,7 +55,7 @@ def test_leave_one_patient_out_with_inner_selection(cohort, monkeypatch):
     assert {r["section"] for r in records if r["split"] == "weak"} == {"E1", "E2"}
     for target in ("A1", "B1", "C1"):
         inner = [r for r in records if r["split"] == "inner" and r["outer"] == target]
-        means = {v: np.mean([r["auroc"] for r in inner if r["variant"] == v]) for v in ("genes", "unscaled")}
+        means = {v: np.mean([r["auroc"] for r in inner if r["variant"] == v]) for v in ("centre", "unscaled")}
         best = max(means, key=means.get)
         selected = [r for r in records if r["variant"] == "selected" and r["section"] == target]
         assert selected and all(r["selected_variant"] == best for r in selected)

@@ -33,17 +33,19 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Variant:
-    """One candidate setting of the gene model: preprocessing and training options for `tl.fit`."""
+    """One candidate setting of the gene model: preprocessing, training options and score rule for `tl.fit`."""
 
     name: str
     prep: Mapping = field(default_factory=dict)
     train: Mapping = field(default_factory=dict)
+    score: str = "centre"
 
 
 VARIANTS = {
     v.name: v
     for v in (
-        Variant("genes", prep={"n_pcs": None}),
+        Variant("knn", prep={"n_pcs": None}, score="knn"),
+        Variant("centre", prep={"n_pcs": None}),
         Variant("unscaled", prep={"scale": False}),
         Variant("pca50", prep={"n_pcs": 50}),
         Variant("pca50-trim20", prep={"n_pcs": 50}, train={"contamination": 0.2}),
@@ -91,6 +93,7 @@ class GeneCV:
             config = dict(self.config)
             config["prep"] = {**dict(config.get("prep") or {}), **variant.prep}
             config["train"] = {**dict(config.get("train") or {}), **variant.train}
+            config["score"] = variant.score
             train = [a for s, a in self.healthy.items() if s[0] not in without]
             logger.info("gene model %s without patient(s) %s, seed %d: %d training spots", variant.name,
                         ",".join(sorted(without)), seed, sum(a.n_obs for a in train))  # fmt: skip

@@ -14,7 +14,7 @@ from anndata import AnnData
 from tissue_mib import pp
 from tissue_mib.errors import InputError
 from tissue_mib.methods import METHODS, build_method
-from tissue_mib.tl.model import TissueModel
+from tissue_mib.tl.model import SCORE_RULES, TissueModel, reference_rows, rule_scores
 from tissue_mib.pp._util import library_ids
 from tissue_mib.pp.prepare import split_sections
 from tissue_mib.tl.tensors import coords_um, graph_edges, libraries_without_image, section_codes, to_data, uses_graph
@@ -25,7 +25,7 @@ from tissue_mib.utils import seed_everything
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENCODERS = {"genes": {"encoder": "gcn"}, "histology": {"encoder": "resnet18", "stem": "cifar"}}
-PRESET_KEYS = ("method", "modalities", "params", "train", "prep", "holdout")
+PRESET_KEYS = ("method", "modalities", "params", "train", "prep", "holdout", "score")
 HOLDOUT_KEYS = ("fraction", "block_um", "min_sections")
 
 
@@ -42,6 +42,7 @@ def fit(
     holdout: str = "auto",
     prep: pp.PrepConfig | Mapping | None = None,
     out: str | Path | None = None,
+    score: str = "centre",
     **method_params,
 ) -> TissueModel:
     """Train `method` under Deep SVDD on healthy sections; return the `TissueModel`.
@@ -56,7 +57,9 @@ def fit(
     calibration and are prepared apart with the training sections' gene panel (and ComBat
     reference), exactly as `tl.score` prepares a new section, so their scores are
     exchangeable with a new healthy section's. prep: preprocessing options. out: write
-    the model directory there. method_params: method options (win over the preset's).
+    the model directory there. score: `centre` (the method's SVDD score) or `knn` (mean distance
+    to the 10 nearest training spots in the model's latent space; the preset's `score` key
+    sets it too). method_params: method options (win over the preset's).
     """
     preset = _preset(config)
     unknown = sorted(set(modalities) - set(DEFAULT_ENCODERS))
@@ -87,10 +90,14 @@ def fit(
     data = to_data(prepared, modalities, graph=graph)
     train_config = _train_config(preset.get("train"), model.phases, epochs=epochs, device=device,
                                  precision=precision, seed=seed)  # fmt: skip
+    score = preset.get("score", score) if score == "centre" else score
+    if score not in SCORE_RULES:
+        raise InputError(f"score {score!r} unknown; use one of {', '.join(SCORE_RULES)}")
     if held:
         val_data = to_data(held_prepared, modalities, graph=graph)
         history = train_fit(model, data, val_data=val_data, config=train_config)
-        calibration = predict(model, val_data, config=train_config)["score"]
+        reference = _reference(model, data, score, train_config, seed)
+        calibration = rule_scores(predict(model, val_data, config=train_config), score, reference)
         record = section_split.to_dict() | {
             "n_train": int(prepared.n_obs), "n_holdout": int(held_prepared.n_obs), "holdout_rows": [],
             "holdout_sections": held, "holdout_obs_names": held_prepared.obs_names.tolist(),
@@ -99,17 +106,25 @@ def fit(
         split = split_holdout(section_codes(prepared), coords_um=coords_um(prepared), edge_index=graph_edges(prepared),
                               mode="blocks", seed=seed, **holdout_options)  # fmt: skip
         history = train_fit(model, data.subset(split.train), val_data=data.subset(split.holdout), config=train_config)
-        calibration = predict(model, data, config=train_config, rows=split.holdout)["score"]
+        reference = _reference(model, data.subset(split.train), score, train_config, seed)
+        calibration = rule_scores(predict(model, data, config=train_config, rows=split.holdout), score, reference)
         record = split.to_dict() | {"holdout_sections": [], "holdout_obs_names": prepared.obs_names[split.holdout].tolist()}
     record["sections"] = sorted(library_ids(s)[0] for s in sections)
     calibration = calibration.astype(np.float64)
     tissue_model = TissueModel(
         method=model, panel=panel, prep=prep_config, train_config=train_config, history=history,
-        calibration=calibration, holdout=record, modalities=modalities,
+        calibration=calibration, holdout=record, modalities=modalities, score_rule=score, reference_latent=reference,
     )  # fmt: skip
     if out is not None:
         tissue_model.save(out)
     return tissue_model
+
+
+def _reference(model, data, score: str, config, seed: int) -> np.ndarray | None:
+    """The training latents the `knn` rule measures against (None for `centre`)."""
+    if score != "knn":
+        return None
+    return reference_rows(predict(model, data, config=config)["latent"], seed=seed)
 
 
 def _held_out_sections(sections: list[AnnData], *, mode: str, seed: int, options: dict) -> tuple[list[str], Holdout | None]:

@@ -14,6 +14,34 @@ from tissue_mib.train import History, ModelDir, TrainConfig
 from tissue_mib.train.device import precision_record
 
 
+SCORE_RULES = ("centre", "knn")
+KNN_K = 10
+MAX_REFERENCE = 20_000
+
+
+def latent_knn(latent: np.ndarray, reference: np.ndarray, k: int = KNN_K) -> np.ndarray:
+    """Mean Euclidean distance of each row of `latent` (M, d) to its `k` nearest rows of `reference` (N, d): (M,) float64."""
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=min(k, len(reference))).fit(np.asarray(reference, dtype=np.float32))
+    return nn.kneighbors(np.asarray(latent, dtype=np.float32))[0].mean(axis=1).astype(np.float64)
+
+
+def rule_scores(out: dict, rule: str, reference: np.ndarray | None) -> np.ndarray:
+    """(N,) float64 scores of `train.predict`'s output under score rule `rule` (see `TissueModel.scores`)."""
+    if rule == "centre":
+        return out["score"].astype(np.float64)
+    return latent_knn(out["latent"], reference)
+
+
+def reference_rows(latent: np.ndarray, *, seed: int) -> np.ndarray:
+    """The training latents kept for the `knn` rule: all of them, or MAX_REFERENCE drawn without replacement."""
+    if len(latent) <= MAX_REFERENCE:
+        return np.asarray(latent, dtype=np.float32)
+    rows = np.sort(np.random.default_rng(seed).choice(len(latent), MAX_REFERENCE, replace=False))
+    return np.asarray(latent[rows], dtype=np.float32)
+
+
 @dataclass
 class TissueModel:
     """A trained method with its gene panel, preprocessing, history and calibration scores.
@@ -23,7 +51,9 @@ class TissueModel:
     the model reads ("genes", "histology"). calibration: (n,) scores of held-out healthy
     spots (split-conformal p-values). holdout: how they were chosen (holdout.json).
     precision: what the training precision resolved to and why (config.yaml's `precision`;
-    filled from `train_config` when empty at save).
+    filled from `train_config` when empty at save). score_rule: `centre` (the method's SVDD
+    score) or `knn` (distance to the nearest training spots in the latent space);
+    reference_latent: (n, d) training latents for `knn` (reference_latent.npy).
     """
 
     method: torch.nn.Module
@@ -36,6 +66,20 @@ class TissueModel:
     modalities: tuple[str, ...]
     path: Path | None = None
     precision: dict = field(default_factory=dict)
+    score_rule: str = "centre"
+    reference_latent: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.score_rule not in SCORE_RULES:
+            raise InputError(f"score rule {self.score_rule!r} unknown; use one of {', '.join(SCORE_RULES)}")
+        if self.score_rule == "knn" and (self.reference_latent is None or len(self.reference_latent) < KNN_K):
+            raise InputError(f"score rule 'knn' needs at least {KNN_K} reference latents (training spots)")
+
+    def scores(self, out: dict) -> np.ndarray:
+        """(N,) anomaly scores from `train.predict`'s output: the method's own score (`centre`:
+        the SVDD distance of the fused head) or (`knn`) the mean Euclidean distance of the spot's
+        latent to its KNN_K nearest training spots' latents."""
+        return rule_scores(out, self.score_rule, self.reference_latent)
 
     @property
     def name(self) -> str:
@@ -62,7 +106,7 @@ class TissueModel:
             method=md.method, panel=panel, prep=prep, train_config=md.train_config, history=md.history,
             calibration=md.calibration, holdout=md.holdout,
             modalities=tuple(md.meta.get("modalities", ("genes", "histology"))), path=md.path,
-            precision=md.precision,
+            precision=md.precision, score_rule=md.meta.get("score_rule", "centre"), reference_latent=md.reference,
         )  # fmt: skip
 
     def summary(self) -> str:
@@ -90,6 +134,6 @@ class TissueModel:
         return ModelDir(
             method=self.method, panel=self.panel.to_dict(), train_config=self.train_config, prep=self.prep.to_dict(),
             history=self.history, calibration=self.calibration, holdout=self.holdout,
-            meta={"modalities": list(self.modalities)},
+            meta={"modalities": list(self.modalities), "score_rule": self.score_rule}, reference=self.reference_latent,
             precision=self.precision or precision_record(self.train_config.precision, self.train_config.device),
         )  # fmt: skip

@@ -41,7 +41,7 @@ def score(adata: AnnData, model: TissueModel, *, fdr: float = 0.05, copy: bool =
         raise InputError("score: preprocessing renamed spots; give every section its own library_id and unique obs_names")
     target = adata.copy() if copy else adata
     n = target.n_obs
-    scores = out["score"].astype(np.float64)
+    scores = model.scores(out)
     p = conformal_pvalues(scores, model.calibration)
     q = bh_qvalues(p)
     labels = label_at(q, fdr)

@@ -9,6 +9,7 @@ Layout of a model directory:
     weights.safetensors  every parameter and buffer (the SVDD centre is a buffer)
     history.json         the training history
     calibration.npy      held-out healthy scores (float64, for split-conformal p-values)
+    reference_latent.npy training latents (float32; only for the `knn` score rule)
     holdout.json         how the held-out data was chosen and which rows
 
 The directory is written to a temporary sibling and renamed into place, so a failure
@@ -52,7 +53,8 @@ class ModelDir:
     holdout: plain values describing the held-out split. meta: plain extra values (e.g. the
     modalities a `tl` model reads). precision: `device.PrecisionChoice.to_dict()` of the
     training run (resolved dtype, reason, measured GEMM GFLOP/s); empty: resolved from
-    `train_config` when saved. path: where it was loaded from / last saved to.
+    `train_config` when saved. path: where it was loaded from / last saved to. reference:
+    (n, d) float32 training latents of a `knn`-scored model (reference_latent.npy), else None.
     """
 
     method: torch.nn.Module
@@ -65,6 +67,7 @@ class ModelDir:
     meta: dict = field(default_factory=dict)
     path: Path | None = None
     precision: dict = field(default_factory=dict)
+    reference: np.ndarray | None = None
 
     def save(self, path: str | Path) -> Path:
         """Write the directory at `path` atomically (replacing an earlier model directory there)."""
@@ -119,6 +122,8 @@ class ModelDir:
         (folder / "panel.json").write_text(json.dumps(plain(self.panel), indent=1))
         (folder / "history.json").write_text(json.dumps(plain(self.history.to_dict()), indent=1))
         np.save(folder / "calibration.npy", np.asarray(self.calibration, dtype=np.float64))
+        if self.reference is not None:
+            np.save(folder / "reference_latent.npy", np.asarray(self.reference, dtype=np.float32))
         (folder / "holdout.json").write_text(json.dumps(plain(self.holdout)))
 
     @classmethod
@@ -159,6 +164,9 @@ class ModelDir:
             raise InputError(f"{weights}: weights do not fit method {name!r} ({first})") from exc
         built.eval()
         calibration = _read(path / "calibration.npy", lambda p: np.load(p, allow_pickle=False), binary=True)
+        reference = None
+        if (path / "reference_latent.npy").is_file():
+            reference = _read(path / "reference_latent.npy", lambda p: np.load(p, allow_pickle=False), binary=True)
         return cls(
             method=built,
             panel=panel,
@@ -170,6 +178,7 @@ class ModelDir:
             meta=config.get("meta") or {},
             path=path,
             precision=config.get("precision") or {},
+            reference=reference,
         )
 
 
