@@ -71,13 +71,13 @@ def run(
 
     targets: labelled sections to report on genes (default: every section with pathologist
     labels in `labels_dir`); sections without labels are scored against the weak labels only.
-    variants: candidate gene settings (`her2st_cv.VARIANTS`; default all), chosen per target by
+    variants: candidate gene settings (`her2st_cv.VARIANTS`; default `DEFAULT_VARIANTS`), chosen per target by
     the inner splits. `config`: a `tl.fit` preset applied to every model (e.g. a lighter
     histology encoder). seeds: every outer model and every multimodal model is trained per seed.
     genes: run the genes part (False: only genes + histology on A1).
     """
     from tissue_mib import io
-    from tissue_mib.bench.her2st_cv import VARIANTS, run_genes, summary
+    from tissue_mib.bench.her2st_cv import DEFAULT_VARIANTS, VARIANTS, run_genes, summary
     from tissue_mib.settings import progress
 
     out = Path(out)
@@ -86,7 +86,7 @@ def run(
         unknown = sorted(set(targets) - set(names))
         if unknown:
             raise InputError(f"--targets: {', '.join(unknown)} not in {Path(data_dir) / 'counts'}")
-    variants = tuple(variants or VARIANTS)
+    variants = tuple(variants or DEFAULT_VARIANTS)
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise InputError(f"--variants: {', '.join(unknown)} unknown; known: {', '.join(VARIANTS)}")
@@ -144,9 +144,12 @@ def _summary_multimodal(records: list[dict], protocol: str = "paper") -> list[di
         aurocs = [r["auroc"] for r in records if r.get("split") == "multimodal" and r["method"] == method
                   and r["protocol"] == protocol]  # fmt: skip
         m, sd = mean_sd(aurocs)
-        rows.append({"section": "A1", "method": method, "modalities": "genes+histology" if method != "gene-svdd" else "genes",
+        modalities = next(r["modalities"] for r in records if r.get("split") == "multimodal" and r["method"] == method)
+        rows.append({"section": "A1", "method": method, "modalities": modalities,
                      "n_seeds": len(aurocs), "auroc_mean": m, "auroc_sd": sd,
-                     "auroc_min": min(aurocs), "auroc_max": max(aurocs)})  # fmt: skip
+                     "auroc_min": min(aurocs), "auroc_max": max(aurocs),
+                     "spearman_depth": mean_sd([r["spearman_depth"] for r in records if r.get("split") == "multimodal"
+                                                and r["method"] == method and r["protocol"] == protocol])[0]})  # fmt: skip
     return rows
 
 
@@ -155,20 +158,22 @@ def write_table(result: dict, path: Path) -> Path:
     from tissue_mib.bench.report import markdown_table
 
     cols = ["section", "variant", "selected_variant", "n_seeds", "auroc_mean", "auroc_sd", "auroc_min", "auroc_max",
-            "knn_auroc", "spearman_depth", "spearman_genes"]  # fmt: skip
+            "knn_auroc", "spearman_depth", "spearman_genes", "spearman_depth_normal"]  # fmt: skip
     outer = [r for r in result["summary"] if r["split"] == "outer"]
     weak = [r for r in result["summary"] if r["split"] == "weak"]
     settings = result["settings"]
-    text = (f"Genes, leave one patient out (`paper` protocol; epochs {settings['epochs']}, seeds "
-            f"{', '.join(map(str, settings['seeds']))}). `selected`: the variant the inner splits chose for "
-            "that section, without its labels.\n\n" + markdown_table(outer, cols))
+    text = ""
+    if outer:
+        text += (f"Genes, leave one patient out (`paper` protocol; epochs {settings['epochs']}, seeds "
+                 f"{', '.join(map(str, settings['seeds']))}). `selected`: the variant the inner splits chose for "
+                 "that section, without its labels.\n\n" + markdown_table(outer, cols))
     if weak:
         text += "\nWeak labels (expression clusters; seed " + str(settings["seeds"][0]) + "), sections of patients without pathologist labels:\n\n"
         text += markdown_table(weak, [c for c in cols if c != "selected_variant"])
     if result.get("summary_multimodal"):
         text += "\nGenes + histology, trained on B4 and C2-C6, scoring A1:\n\n"
         text += markdown_table(result["summary_multimodal"], ["section", "method", "modalities", "n_seeds", "auroc_mean",
-                                                              "auroc_sd", "auroc_min", "auroc_max"])  # fmt: skip
+                                                              "auroc_sd", "auroc_min", "auroc_max", "spearman_depth"])  # fmt: skip
     with atomic_write(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text.lstrip("\n"))
     return path

@@ -53,6 +53,9 @@ VARIANTS = {
 }
 
 
+DEFAULT_VARIANTS = ("knn", "centre")
+
+
 def depth_correlations(adata, scores: np.ndarray, normal: np.ndarray | None = None) -> dict:
     """Spearman correlation of `scores` (N,) with total counts and detected genes of `adata`'s raw X,
     over every scored spot and (`normal`, a bool mask) over the normal spots alone, where a score
