@@ -55,10 +55,14 @@ def test_leave_one_patient_out_with_inner_selection(cohort, monkeypatch):
     assert {r["section"] for r in records if r["split"] == "weak"} == {"E1", "E2"}
     for target in ("A1", "B1", "C1"):
         inner = [r for r in records if r["split"] == "inner" and r["outer"] == target]
-        means = {v: np.mean([r["auroc"] for r in inner if r["variant"] == v]) for v in ("centre", "unscaled")}
+        weak = [r for r in records if r["split"] == "weak"]
+        # the criterion: the mean of the inner (pathologist) and weak-label means; the target's labels never enter
+        means = {v: np.mean([np.mean([r["auroc"] for r in rows if r["variant"] == v]) for rows in (inner, weak)])
+                 for v in ("centre", "unscaled")}  # fmt: skip
         best = max(means, key=means.get)
         selected = [r for r in records if r["variant"] == "selected" and r["section"] == target]
         assert selected and all(r["selected_variant"] == best for r in selected)
+        assert selected[0]["criterion"] == pytest.approx(means)
         # the selected variant is trained with every seed on the outer fold, the other with the first only
         outer = [r for r in records if r["split"] == "outer" and r["section"] == target and r["protocol"] == "paper"]
         assert sorted(r["seed"] for r in outer if r["variant"] == best) == [0, 1]

@@ -8,10 +8,11 @@ section being reported:
 - outer: for each labelled target T of patient P, every variant and seed is trained without P
   and scores T against the pathologist's labels;
 - inner: for the same T, each variant is trained without P and without P' and scores the other
-  labelled sections T' of patient P'; the variant with the best mean inner AUROC is the one
-  reported for T (`variant = "selected"`), so T's own labels never choose its setting;
+  labelled sections T' of patient P' against their pathologist labels;
 - weak: every section of a patient without pathologist labels is scored by a model trained
   without that patient against the weak (expression-cluster) labels: a second, noisier check.
+The variant with the best mean of the two checks (`_best`) is the one reported for T
+(`variant = "selected"`), so T's own labels never choose its setting.
 
 Beside each score: AUROC of the kNN reference (the plain scanpy recipe on the same training
 spots: normalize_total, log1p, HVGs by section, per-gene z-scores on the training spots, PCA-50,
@@ -142,10 +143,10 @@ def run_genes(
     *, read: Mapping, healthy: Mapping, labelled: Sequence[str], targets: Sequence[str], variants: Sequence[str],
     seeds: Sequence[int], epochs: int, config: Mapping | None, device: str, weak: bool = True,
 ) -> list[dict]:
-    """The records of the inner, outer and weak splits (see the module docstring) and the `selected` rows.
+    """The records of the weak, inner and outer splits (see the module docstring) and the `selected` rows.
 
-    Inner splits and the unselected variants' outer rows use the first seed; the selected
-    variant's outer rows use every seed.
+    The weak and inner splits and the unselected variants' outer rows use the first seed; the
+    selected variant's outer rows use every seed.
     """
     from tissue_mib import metrics
     from tissue_mib.settings import progress
@@ -154,27 +155,6 @@ def run_genes(
     cv = GeneCV(read, healthy, epochs=epochs, config=config, device=device)
     records: list[dict] = []
     labelled_patients = {s[0] for s in labelled}
-    for target in progress(targets, desc="her2st genes, leave one patient out"):
-        patient = target[0]
-        without = frozenset({patient})
-        if len(chosen) > 1:  # inner splits: the other labelled patients' sections, without both patients
-            for inner in [s for s in labelled if s[0] != patient]:
-                y, evaluable = metrics.truth(read[inner], protocol="strict")
-                for variant in chosen:
-                    s = cv.scores(variant, frozenset({patient, inner[0]}), seeds[0], inner)
-                    records.append(_record(y, evaluable, s, read[inner], section=inner, split="inner", outer=target,
-                                           method="gene-svdd", variant=variant.name, seed=seeds[0], protocol="strict"))  # fmt: skip
-        best = _best(records, target, [v.name for v in chosen])
-        for protocol in metrics.PROTOCOLS:
-            y, evaluable = metrics.truth(read[target], protocol=protocol)
-            records.append(_record(y, evaluable, cv.knn(without, target), read[target], section=target, split="outer",
-                                   method="knn-pca", variant="knn-pca", seed=None, protocol=protocol))  # fmt: skip
-            for variant in chosen:
-                for seed in seeds if variant.name == best else seeds[:1]:
-                    s = cv.scores(variant, without, seed, target)
-                    records.append(_record(y, evaluable, s, read[target], section=target, split="outer",
-                                           method="gene-svdd", variant=variant.name, seed=seed, protocol=protocol))  # fmt: skip
-        records += _selected(records, target, best)
     if weak:
         for section in progress([s for s in read if s[0] not in labelled_patients], desc="her2st genes, weak labels"):
             y, evaluable = weak_truth(read[section])
@@ -187,29 +167,48 @@ def run_genes(
                                        variant=variant.name, seed=seeds[0], protocol="weak"))  # fmt: skip
             records.append(_record(y, evaluable, cv.knn(without, section), read[section], section=section, split="weak",
                                    method="knn-pca", variant="knn-pca", seed=None, protocol="weak"))  # fmt: skip
+    for target in progress(targets, desc="her2st genes, leave one patient out"):
+        patient = target[0]
+        without = frozenset({patient})
+        if len(chosen) > 1:  # inner splits: the other labelled patients' sections, without both patients
+            for inner in [s for s in labelled if s[0] != patient]:
+                y, evaluable = metrics.truth(read[inner], protocol="strict")
+                for variant in chosen:
+                    s = cv.scores(variant, frozenset({patient, inner[0]}), seeds[0], inner)
+                    records.append(_record(y, evaluable, s, read[inner], section=inner, split="inner", outer=target,
+                                           method="gene-svdd", variant=variant.name, seed=seeds[0], protocol="strict"))  # fmt: skip
+        best, criterion = _best(records, target, [v.name for v in chosen])
+        for protocol in metrics.PROTOCOLS:
+            y, evaluable = metrics.truth(read[target], protocol=protocol)
+            records.append(_record(y, evaluable, cv.knn(without, target), read[target], section=target, split="outer",
+                                   method="knn-pca", variant="knn-pca", seed=None, protocol=protocol))  # fmt: skip
+            for variant in chosen:
+                for seed in seeds if variant.name == best else seeds[:1]:
+                    s = cv.scores(variant, without, seed, target)
+                    records.append(_record(y, evaluable, s, read[target], section=target, split="outer",
+                                           method="gene-svdd", variant=variant.name, seed=seed, protocol=protocol))  # fmt: skip
+        records += [r | {"variant": "selected", "selected_variant": best, "criterion": criterion}
+                    for r in records if r["split"] == "outer" and r["section"] == target and r["variant"] == best]  # fmt: skip
     return records
 
 
-def _best(records: list[dict], target: str, variants: list[str]) -> str:
-    """The variant with the best mean inner AUROC for `target` (ties: the earlier); the only one when one."""
+def _best(records: list[dict], target: str, variants: list[str]) -> tuple[str, dict]:
+    """The variant with the best selection criterion for `target` (ties: the earlier) and the criterion.
+
+    criterion = mean of (mean inner AUROC over the other labelled patients' sections, models
+    trained without both patients) and (mean weak-label AUROC over the unlabelled patients'
+    sections); either part alone when the other is missing. `target`'s own labels never enter.
+    """
     if len(variants) == 1:
-        return variants[0]
-    means = _inner_means(records, target, variants)
-    return max(variants, key=lambda v: (means[v], -variants.index(v)))
-
-
-def _inner_means(records: list[dict], target: str, variants: list[str]) -> dict[str, float]:
-    inner = [r for r in records if r["split"] == "inner" and r["outer"] == target and r["auroc"] is not None]
-    return {v: float(np.mean([r["auroc"] for r in inner if r["variant"] == v])) for v in variants if len(variants) > 1}
-
-
-def _selected(records: list[dict], target: str, best: str) -> list[dict]:
-    """The outer rows of `target` for the variant `best`, relabelled `variant = "selected"` with
-    `selected_variant` naming it and `inner_auroc` the inner means that chose it."""
-    variants = list(dict.fromkeys(r["variant"] for r in records if r["split"] == "inner" and r.get("outer") == target))
-    means = _inner_means(records, target, variants) if variants else {}
-    rows = [r for r in records if r["split"] == "outer" and r["section"] == target and r["variant"] == best]
-    return [r | {"variant": "selected", "selected_variant": best, "inner_auroc": means} for r in rows]
+        return variants[0], {}
+    criterion = {}
+    for v in variants:
+        inner = [r["auroc"] for r in records if r["split"] == "inner" and r["outer"] == target and r["variant"] == v
+                 and r["auroc"] is not None]  # fmt: skip
+        weak = [r["auroc"] for r in records if r["split"] == "weak" and r["variant"] == v and r["auroc"] is not None]
+        parts = [float(np.mean(p)) for p in (inner, weak) if p]
+        criterion[v] = float(np.mean(parts)) if parts else float("nan")
+    return max(variants, key=lambda v: (np.nan_to_num(criterion[v], nan=-1.0), -variants.index(v))), criterion
 
 
 def summary(records: Sequence[dict], *, protocol: str = "paper") -> list[dict]:
