@@ -71,6 +71,7 @@ def score(adata: AnnData, model: TissueModel, *, fdr: float = 0.05, copy: bool =
     prep_record = prepared.uns.get("tissue_mib_prep", {})
     target.uns["tissue_mib"] = _h5ad_safe({
         "method": model.name,
+        "score_rule": model.score_rule,
         "params": model.method.config(),
         "modalities": list(model.modalities),
         "threshold_rule": THRESHOLD_RULE,
