@@ -25,6 +25,7 @@ from tissue_mib.utils import seed_everything
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENCODERS = {"genes": {"encoder": "gcn"}, "histology": {"encoder": "resnet18", "stem": "cifar"}}
+DEFAULT_SCORE = "knn"  # docs/her2st.md: the centre distance inverted on unseen patients' sections
 PRESET_KEYS = ("method", "modalities", "params", "train", "prep", "holdout", "score")
 HOLDOUT_KEYS = ("fraction", "block_um", "min_sections")
 
@@ -42,7 +43,7 @@ def fit(
     holdout: str = "auto",
     prep: pp.PrepConfig | Mapping | None = None,
     out: str | Path | None = None,
-    score: str = "centre",
+    score: str | None = None,
     **method_params,
 ) -> TissueModel:
     """Train `method` under Deep SVDD on healthy sections; return the `TissueModel`.
@@ -57,9 +58,9 @@ def fit(
     calibration and are prepared apart with the training sections' gene panel (and ComBat
     reference), exactly as `tl.score` prepares a new section, so their scores are
     exchangeable with a new healthy section's. prep: preprocessing options. out: write
-    the model directory there. score: `centre` (the method's SVDD score) or `knn` (mean distance
-    to the 10 nearest training spots in the model's latent space; the preset's `score` key
-    sets it too). method_params: method options (win over the preset's).
+    the model directory there. score: `knn` (mean distance to the 10 nearest training spots in
+    the model's latent space) or `centre` (the method's SVDD score); None: the preset's `score`
+    key, else DEFAULT_SCORE. method_params: method options (win over the preset's).
     """
     preset = _preset(config)
     unknown = sorted(set(modalities) - set(DEFAULT_ENCODERS))
@@ -90,7 +91,7 @@ def fit(
     data = to_data(prepared, modalities, graph=graph)
     train_config = _train_config(preset.get("train"), model.phases, epochs=epochs, device=device,
                                  precision=precision, seed=seed)  # fmt: skip
-    score = preset.get("score", score) if score == "centre" else score
+    score = score or preset.get("score") or DEFAULT_SCORE
     if score not in SCORE_RULES:
         raise InputError(f"score {score!r} unknown; use one of {', '.join(SCORE_RULES)}")
     if held:
