@@ -39,22 +39,28 @@ def score_sections(
     *,
     out_dir: str | Path | None,
     fdr: float = 0.05,
+    smooth: int | None = None,
+    adaptive: bool = True,
+    min_region_spots: int = 1,
     protocols: Sequence[str] = ("paper",),
     method_label: str | None = None,
 ) -> tuple[list, list[dict]]:
     """Score each AnnData in `adatas` with `model`; write outputs to `out_dir` (None: write nothing).
 
-    Returns (scored AnnData list, metric records: one per labelled section and protocol).
+    fdr, smooth (None: `tl.score`'s default), adaptive: the calls (`tl.score`); min_region_spots:
+    the smallest flagged region kept (`tl.regions.flagged_regions`). Returns (scored AnnData
+    list, metric records: one per labelled section and protocol).
     """
     from tissue_mib import metrics, pl, pp, tl
     from tissue_mib.export import geojson
     from tissue_mib.tl import regions
 
-    scored = [tl.score(a, model, fdr=fdr, copy=True) for a in adatas]
+    calls = {"fdr": fdr, "adaptive": adaptive} | ({} if smooth is None else {"smooth": smooth})
+    scored = [tl.score(a, model, copy=True, **calls) for a in adatas]
     names = [section_name(a) for a in scored]
     records: list[dict] = []
     for name, ad in zip(names, scored):
-        regions.flagged_regions(ad)
+        regions.flagged_regions(ad, min_spots=min_region_spots)
         expression, _ = pp.prepare(ad, panel=model.panel, config=model.prep)  # served from the cache tl.score filled
         regions.rank_deviating_genes(ad, model.panel.reference(), expression=expression)
         if metrics.truth(ad, protocol=protocols[0])[0] is None:
