@@ -14,7 +14,7 @@ def score(
     model: Path = typer.Option(..., "--model", "-m", help="A model directory written by `tissue-mib train` or `bench her2st`."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder."),
     fdr: float = typer.Option(0.05, "--fdr", help="Benjamini-Hochberg level at which spots are labelled anomalous."),
-    smooth: int = typer.Option(2, "--smooth", min=0, help="Average the score over each spot's N-hop graph neighbourhood before calibrating (0: per spot)."),
+    smooth: int = typer.Option(0, "--smooth", min=0, help="Average the score over each spot's N-hop graph neighbourhood before calibrating (0: per spot; see docs/outputs.md before raising it)."),
     adaptive: bool = typer.Option(True, "--adaptive/--no-adaptive", help="Storey's adaptive BH (more power where most of a section is anomalous)."),
     min_region_spots: int = typer.Option(1, "--min-region-spots", min=1, help="Smallest flagged region (in spots) written to the GeoJSON and region table."),
     labels_dir: Path | None = typer.Option(None, "--labels-dir", help="Folder of {section}_labeled_coordinates.tsv for metrics."),
