@@ -15,7 +15,8 @@ from anndata import AnnData
 from tissue_mib.errors import InputError
 from tissue_mib.io.images import SlideImage, is_blank
 from tissue_mib.io.section import gene_table
-from tissue_mib.io.validate import check_image_covers, check_not_empty, check_values
+from tissue_mib.checks import check_positive
+from tissue_mib.io.validate import check_image_covers, check_not_empty, check_spot_diameter, check_unique, check_values
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
         raise InputError(f"{path}: X is empty; pick a layer with layer=")
     if "spatial" not in adata.obsm:
         raise InputError(f"{path}: has no obsm['spatial'] (spot coordinates); tissue-mib needs them for the spot graph and patches")
+    check_unique(adata.obs_names, what="spot name (obs_names)", where=str(path))
     X = sp.csr_matrix(X, dtype=np.float32)
     check_not_empty(*X.shape, where=where)
     non_integer = check_values(X, where=where)
@@ -85,6 +87,8 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
     for lib in libraries:
         mask = (obs["library_id"] == lib).to_numpy()
         entry = _library_entry(spatial.get(lib, {}), source=str(path), is_normalised=non_integer)
+        if "spot_diameter_fullres" in entry["scalefactors"]:
+            check_spot_diameter(entry["scalefactors"]["spot_diameter_fullres"], xy[mask], where=f"{path} uns['spatial'][{lib!r}]['scalefactors']")
         if image is not None:
             with SlideImage(image) as slide:
                 check_image_covers(xy, height=slide.shape[0], width=slide.shape[1], scale=1.0, image=str(image))
@@ -129,7 +133,7 @@ def _drop_images_not_covering(entry: dict, xy: np.ndarray, *, where: str) -> Non
 def _library_entry(entry: dict, *, source: str, is_normalised: bool) -> dict:
     """Complete a `uns['spatial'][lib]` entry with the tissue-mib scale factors and metadata."""
     images = {k: np.ascontiguousarray(np.asarray(v)[..., :3]).astype(np.uint8) for k, v in dict(entry.get("images", {})).items()}
-    sf = {k: float(v) for k, v in dict(entry.get("scalefactors", {})).items()}
+    sf = {k: _scalefactor(k, v, source=source) for k, v in dict(entry.get("scalefactors", {})).items()}
     old = {k: _plain(v) for k, v in dict(entry.get("metadata", {})).items()}
     if "microns_per_pixel" not in sf:
         if "spot_diameter_fullres" in sf:
@@ -148,6 +152,13 @@ def _library_entry(entry: dict, *, source: str, is_normalised: bool) -> dict:
         "source": source,
     }
     return {"images": images, "scalefactors": sf, "metadata": metadata}
+
+
+def _scalefactor(key: str, value, *, source: str) -> float:
+    """A scale factor: finite and > 0; NaN microns_per_pixel is tissue-mib's own "unknown" and stays."""
+    if key == "microns_per_pixel" and isinstance(value, (float, np.floating)) and np.isnan(value):
+        return float("nan")
+    return check_positive(value, name=f"{source} scalefactors {key}")
 
 
 def _plain(value):

@@ -12,7 +12,7 @@ from anndata import AnnData
 
 from tissue_mib.errors import InputError
 from tissue_mib.io.section import gene_table
-from tissue_mib.io.validate import check_not_empty, check_values
+from tissue_mib.io.validate import check_not_empty, check_unique, check_values
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def read_matrix(path: str | os.PathLike) -> AnnData:
             raise InputError(f"{path}: no 10x matrix found (looked for {', '.join(MATRIX_NAMES)})")
         path = found
     raw = _read_h5(path) if path.is_file() else _read_mtx(path)
+    check_unique(raw.obs_names, what="barcode", where=str(path))
     var = gene_table(_column(raw, "gene_ids"), _symbols(raw))
     if "probe_ids" in raw.var:
         var["probe_ids"] = raw.var["probe_ids"].astype(str).to_numpy()
