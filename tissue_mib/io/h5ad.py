@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from tissue_mib.errors import InputError
+from tissue_mib.io.guard import check_h5_file
 from tissue_mib.io.images import SlideImage, is_blank
 from tissue_mib.io.section import gene_table
 from tissue_mib.checks import check_positive
@@ -34,6 +35,7 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    check_h5_file(path)
     try:
         adata = ad.read_h5ad(path)
     except Exception as exc:  # noqa: BLE001 - h5py/anndata raise many types on corrupt files
