@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 
 import pytest
@@ -129,3 +131,39 @@ def test_check_helpers_return_plain_numbers():
         check_int(True, name="x")
     with pytest.raises(InputError, match="must be an integer"):
         check_int(2.5, name="x")
+
+
+def _section_with(tmp_path, shared_data, edit) -> object:
+    """A writable copy of the Space Ranger fixture after `edit(spatial_folder)`."""
+    outs = tmp_path / "sample" / "outs"
+    shutil.copytree(shared_data / "visium-fixture-scanpy" / "1.0.0", outs)
+    for p in [outs, *outs.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    edit(outs / "spatial")
+    return outs
+
+
+def _negative_scalefactor(spatial):
+    path = spatial / "scalefactors_json.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "spot_diameter_fullres": -89.4}))
+
+
+def _duplicated_barcode(spatial):
+    path = spatial / "tissue_positions_list.csv"
+    lines = path.read_text().splitlines()
+    lines[1] = lines[0].split(",")[0] + "," + lines[1].split(",", 1)[1]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_negative_scalefactor, "scalefactors_json.json: spot_diameter_fullres = -89.4: must be a finite number > 0"),
+        (_duplicated_barcode, "tissue_positions_list.csv: duplicated barcode 'ACGCCTGACACGCGCT-1' (2 rows; 1 duplicated in all); each must appear once"),
+    ],
+)
+def test_bad_section_file_exits_2_with_one_line(monkeypatch, capsys, tmp_path, shared_data, edit, message):
+    outs = _section_with(tmp_path, shared_data, edit)
+    code, err = run(monkeypatch, capsys, "train", "--normal", outs, "--genes-only", "--out", tmp_path / "m")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and err.strip().endswith(message)
+    assert not (tmp_path / "m").exists()
