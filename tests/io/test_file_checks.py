@@ -184,3 +184,15 @@ def test_label_table_values(tmp_path):
     with pytest.raises(InputError) as err:
         read_labels(path)
     assert str(err.value) == f"{path}: y = 'three' in row 1: must be a number in [0, 100000]"
+
+
+@pytest.mark.parametrize(("column", "value", "allowed"), [("array_row", np.nan, r"an integer in \[-1, 100000\]"),
+                                                          ("array_col", -2, r"an integer in \[-1, 100000\]"),
+                                                          ("in_tissue", 3, "0 or 1")])  # fmt: skip
+def test_h5ad_spot_columns(shared_data, tmp_path, column, value, allowed):
+    a = ad.read_h5ad(shared_data / "visium-fixture-squidpy" / "test_data.h5ad")
+    a.obs[column] = 1
+    a.obs.loc[a.obs_names[0], column] = value
+    a.write_h5ad(tmp_path / "bad.h5ad")
+    with pytest.raises(InputError, match=rf"bad\.h5ad obs: {column} = .* for barcode '{a.obs_names[0]}' \(1 bad rows\): must be {allowed}"):
+        io.read(tmp_path / "bad.h5ad")

@@ -12,12 +12,19 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from tissue_mib.checks import check_positive
 from tissue_mib.errors import InputError
 from tissue_mib.io.guard import check_h5_file
 from tissue_mib.io.images import SlideImage, is_blank
 from tissue_mib.io.section import gene_table
-from tissue_mib.checks import check_positive
-from tissue_mib.io.validate import check_image_covers, check_not_empty, check_spot_diameter, check_unique, check_values
+from tissue_mib.io.validate import (
+    check_image_covers,
+    check_not_empty,
+    check_spot_columns,
+    check_spot_diameter,
+    check_unique,
+    check_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +85,9 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
         obs["library_id"] = libraries[0]
     obs["library_id"] = pd.Categorical(obs["library_id"].astype(str))
     obs["section"] = pd.Categorical(obs["section"].astype(str) if "section" in obs else obs["library_id"].astype(str))
+    spot_columns = [c for c in ("in_tissue", "array_row", "array_col") if c in obs]
+    if spot_columns:
+        obs[spot_columns] = check_spot_columns(obs[spot_columns], where=f"{path} obs", grid_min=-1)
     for col in ("array_row", "array_col"):
         obs[col] = obs[col].astype(np.int64) if col in obs else np.full(len(obs), -1, dtype=np.int64)
     obs["in_tissue"] = obs["in_tissue"].astype(np.int64) if "in_tissue" in obs else np.ones(len(obs), dtype=np.int64)

@@ -58,19 +58,33 @@ def check_positions(table: pd.DataFrame, *, where: str) -> pd.DataFrame:
     """Validate a positions table indexed by barcode (columns in_tissue, array_row, array_col,
     pxl_row_in_fullres, pxl_col_in_fullres); return it with int64 / float64 columns.
 
-    Barcodes are unique; in_tissue is 0 or 1; grid coordinates are integers in [0, GRID_MAX]
-    and no two barcodes share one; pixel coordinates are finite.
+    Barcodes are unique, no two share a grid position, and the values are as `check_spot_columns` says.
     """
     check_unique(table.index, what="barcode", where=where)
-    out = pd.DataFrame(index=table.index)
+    out = check_spot_columns(table, where=where)
+    grid = out["array_row"].astype(str) + "," + out["array_col"].astype(str)
+    if not grid.is_unique:
+        pos = grid[grid.duplicated()].iloc[0]
+        barcodes = out.index[(grid == pos).to_numpy()][:2].tolist()
+        raise InputError(f"{where}: barcodes {barcodes[0]!r} and {barcodes[1]!r} share grid position (row, col) = ({pos}); each spot needs its own")
+    return out
+
+
+def check_spot_columns(table: pd.DataFrame, *, where: str, grid_min: int = 0) -> pd.DataFrame:
+    """The spot columns of `table` cast to int64 / float64: in_tissue 0 or 1, array_row and
+    array_col integers in [grid_min, GRID_MAX] (-1 marks an unknown position in tissue-mib's own
+    h5ad files), pxl_* finite numbers. Other columns are returned unchanged."""
+    out = table.copy()
     for col in table.columns:
+        if col != "in_tissue" and not str(col).startswith(("array_", "pxl_")):
+            continue
         values = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=np.float64)
         if col == "in_tissue":
             bad = ~np.isin(values, (0.0, 1.0))
             allowed = "0 or 1"
         elif col.startswith("array_"):
-            bad = ~(np.isfinite(values) & (values == np.round(values)) & (values >= 0) & (values <= GRID_MAX))
-            allowed = f"an integer in [0, {GRID_MAX}]"
+            bad = ~(np.isfinite(values) & (values == np.round(values)) & (values >= grid_min) & (values <= GRID_MAX))
+            allowed = f"an integer in [{grid_min}, {GRID_MAX}]"
         else:
             bad = ~np.isfinite(values)
             allowed = "a finite number"
@@ -81,11 +95,6 @@ def check_positions(table: pd.DataFrame, *, where: str) -> pd.DataFrame:
                 f"({int(bad.sum())} bad rows): must be {allowed}"
             )
         out[col] = values.astype(np.float64 if col.startswith("pxl_") else np.int64)
-    grid = out["array_row"].astype(str) + "," + out["array_col"].astype(str)
-    if not grid.is_unique:
-        pos = grid[grid.duplicated()].iloc[0]
-        barcodes = out.index[(grid == pos).to_numpy()][:2].tolist()
-        raise InputError(f"{where}: barcodes {barcodes[0]!r} and {barcodes[1]!r} share grid position (row, col) = ({pos}); each spot needs its own")
     return out
 
 
