@@ -62,11 +62,14 @@ def check_positions(table: pd.DataFrame, *, where: str) -> pd.DataFrame:
     """
     check_unique(table.index, what="barcode", where=where)
     out = check_spot_columns(table, where=where)
-    grid = out["array_row"].astype(str) + "," + out["array_col"].astype(str)
+    grid = pd.Index(out["array_row"].to_numpy() * (GRID_MAX + 1) + out["array_col"].to_numpy())
     if not grid.is_unique:
-        pos = grid[grid.duplicated()].iloc[0]
-        barcodes = out.index[(grid == pos).to_numpy()][:2].tolist()
-        raise InputError(f"{where}: barcodes {barcodes[0]!r} and {barcodes[1]!r} share grid position (row, col) = ({pos}); each spot needs its own")
+        key = grid[grid.duplicated()][0]
+        barcodes = out.index[grid == key][:2].tolist()
+        raise InputError(
+            f"{where}: barcodes {barcodes[0]!r} and {barcodes[1]!r} share grid position (row, col) = "
+            f"({key // (GRID_MAX + 1)},{key % (GRID_MAX + 1)}); each spot needs its own"
+        )
     return out
 
 
@@ -108,15 +111,17 @@ def check_scalefactors(sf: dict, *, where: str) -> dict[str, float]:
     return {str(k): check_positive(v, name=f"{where}: {k}") for k, v in numbers.items()}
 
 
-def neighbour_spacing(xy: np.ndarray) -> float:
-    """Median distance from each spot centre to its nearest other centre (NaN below 2 distinct spots)."""
+def neighbour_spacing(xy: np.ndarray, *, sample: int = 10_000) -> float:
+    """Median distance from a spot centre to its nearest other centre, over at most `sample`
+    evenly spread spots (NaN below 2 distinct spots)."""
     from scipy.spatial import cKDTree
 
-    xy = np.unique(np.asarray(xy, dtype=np.float64).reshape(-1, 2), axis=0)
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     if len(xy) < 2:
         return float("nan")
-    dist, _ = cKDTree(xy).query(xy, k=2)
-    return float(np.median(dist[:, 1]))
+    dist, _ = cKDTree(xy).query(xy[:: max(1, len(xy) // sample)], k=2)
+    dist = dist[:, 1][dist[:, 1] > 0]
+    return float(np.median(dist)) if dist.size else float("nan")
 
 
 def check_spot_diameter(diameter: float, xy: np.ndarray, *, where: str) -> None:
