@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import anndata as ad
 import numpy as np
@@ -128,9 +129,11 @@ def test_positions_covering_part_of_the_matrix(visium_copy, caplog):
 def test_duplicated_barcodes_in_a_10x_matrix(tmp_path):
     path = tmp_path / "m.h5"
     write_10x_h5(path, np.ones((3, 2)), ["A-1", "B-1", "A-1"], ["ENSG1", "ENSG2"], ["G1", "G2"])
-    with pytest.raises(InputError) as err:
+    with pytest.raises(InputError) as err, warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
         io.read_matrix(path)
     assert str(err.value) == f"{path}: duplicated barcode 'A-1' (2 rows; 1 duplicated in all); each must appear once"
+    assert not [w for w in seen if "not unique" in str(w.message)]  # the error alone, no anndata warning before it
 
 
 def test_h5ad_duplicated_spots_and_bad_scalefactors(shared_data, tmp_path):

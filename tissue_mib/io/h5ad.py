@@ -24,6 +24,7 @@ from tissue_mib.io.validate import (
     check_spot_diameter,
     check_unique,
     check_values,
+    duplicates_checked_after,
 )
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
         raise InputError(f"{path}: no such file")
     check_h5_file(path)
     try:
-        adata = ad.read_h5ad(path)
+        with duplicates_checked_after():
+            adata = ad.read_h5ad(path)
     except Exception as exc:  # noqa: BLE001 - h5py/anndata raise many types on corrupt files
         raise InputError(f"{path}: cannot read h5ad ({type(exc).__name__}: {exc})") from None
     where = str(path)

@@ -13,7 +13,7 @@ from anndata import AnnData
 from tissue_mib.errors import InputError
 from tissue_mib.io.guard import check_h5_file, check_mtx_folder
 from tissue_mib.io.section import gene_table
-from tissue_mib.io.validate import check_not_empty, check_unique, check_values
+from tissue_mib.io.validate import check_not_empty, check_unique, check_values, duplicates_checked_after
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +52,10 @@ def read_matrix(path: str | os.PathLike) -> AnnData:
         path = found
     if path.is_file():
         check_h5_file(path)
-        raw = _read_h5(path)
     else:
         check_mtx_folder(path)
-        raw = _read_mtx(path)
+    with duplicates_checked_after():
+        raw = _read_h5(path) if path.is_file() else _read_mtx(path)
     check_unique(raw.obs_names, what="barcode", where=str(path))
     var = gene_table(_column(raw, "gene_ids"), _symbols(raw))
     if "probe_ids" in raw.var:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -40,6 +42,15 @@ def check_not_empty(n_spots: int, n_genes: int, *, where: str) -> None:
     """Reject a section with no spots or no genes."""
     if n_spots == 0 or n_genes == 0:
         raise InputError(f"{where}: empty section ({n_spots} spots x {n_genes} genes)")
+
+
+@contextlib.contextmanager
+def duplicates_checked_after():
+    """Silence anndata's warning about non-unique obs names while reading: `check_unique` follows
+    and turns duplicates into an error."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Observation names are not unique")
+        yield
 
 
 def check_unique(names, *, what: str, where: str) -> None:
@@ -93,8 +104,10 @@ def check_spot_columns(table: pd.DataFrame, *, where: str, grid_min: int = 0) ->
             allowed = "a finite number"
         if bad.any():
             i = int(np.argmax(bad))
+            value = table[col].iloc[i]
+            value = value.item() if isinstance(value, np.generic) else value
             raise InputError(
-                f"{where}: {col} = {table[col].iloc[i]!r} for barcode {table.index[i]!r} "
+                f"{where}: {col} = {value!r} for barcode {table.index[i]!r} "
                 f"({int(bad.sum())} bad rows): must be {allowed}"
             )
         out[col] = values.astype(np.float64 if col.startswith("pxl_") else np.int64)
