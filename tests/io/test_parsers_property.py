@@ -125,7 +125,7 @@ def test_catalogue_parse_or_input_error(tmp_path, data):
     ["sections: [1, 2]\n", "roots: {her2st: {path: 3}}\n", "synthetic: 5\n", "sections: {A: {path: '{0}'}}\n",
      "sections: {'S1..99999': {path: x}}\n", "when: 2001-02-30\n", "sections: {A..²: {path: x}}\n"],  # fmt: skip
 )
-def test_catalogue_cases_found_by_hypothesis(tmp_path, text):
+def test_malformed_catalogues_are_input_errors(tmp_path, text):
     path = tmp_path / "catalogue.yaml"
     path.write_text(text)
     with pytest.raises(InputError):
