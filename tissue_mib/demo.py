@@ -28,7 +28,8 @@ SETTINGS = {
 
 
 def run_demo(
-    *, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int
+    *, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int, folds: int = 1,
+    smooth: int | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Run the demo end to end; returns (one metric record per method and SYN-BC section, one
     record per method and unseen healthy section: section, method, n_flagged, n_spots, flagged_pct)."""
@@ -61,11 +62,12 @@ def run_demo(
             epochs=epochs or setting["epochs"],
             device=device,
             seed=seed,
+            folds=folds,
         )
         model.save(out / "models" / method)
-        _, recs = score_sections(cancer, model, out_dir=out / "scored" / method, method_label=method)
+        _, recs = score_sections(cancer, model, out_dir=out / "scored" / method, smooth=smooth, method_label=method)
         records.extend(recs)
-        for scored in score_sections(unseen, model, out_dir=None)[0]:
+        for scored in score_sections(unseen, model, out_dir=None, smooth=smooth)[0]:
             n_flagged = int((scored.obs["tissue_mib_label"] == "anomalous").sum())
             healthy.append({"method": method, "section": str(scored.obs["section"].iloc[0]), "n_flagged": n_flagged,
                             "n_spots": scored.n_obs, "flagged_pct": 100.0 * n_flagged / scored.n_obs})  # fmt: skip

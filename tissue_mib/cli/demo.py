@@ -19,6 +19,8 @@ def demo(
     epochs: int | None = typer.Option(None, "--epochs", callback=at_least(1, "--epochs"), help="Override the epochs of every method."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", callback=seed_in_range("--seed")),
+    folds: int = typer.Option(1, "--folds", callback=at_least(1, "--folds"), help="Cross-fit each method K times (tissue-mib train --folds)."),
+    smooth: int | None = typer.Option(None, "--smooth", callback=at_least(0, "--smooth"), help="Calls on scores averaged over N-hop neighbourhoods (tissue-mib score --smooth; default: 2 with --folds, else 0)."),
 ) -> None:
     """Write the synthetic cohort, train OMIB, IBMA and the baselines on SYN-NB-A..H, score SYN-BC-A..D,
     print AUROC/AP/F1 per section and method, and write anomaly maps.
@@ -28,12 +30,14 @@ def demo(
       tissue-mib demo                      # about 5-10 minutes on a 2-core laptop CPU
 
       tissue-mib demo --full --device cuda
+
+      tissue-mib demo --folds 4 --smooth 2     # cross-fitted calls (4x the training; docs/outputs.md)
     """
     from tissue_mib.demo import run_demo
 
     start = time.perf_counter()
     records, healthy = run_demo(out=out, full=full, methods=[m for m in methods.split(",") if m], epochs=epochs,
-                                device=device, seed=seed)  # fmt: skip
+                                device=device, seed=seed, folds=folds, smooth=smooth)  # fmt: skip
     cols = ["method", "section", "auroc", "ap", "prevalence", "f1_oracle", "f1_calibrated", "n_flagged", "n_spots"]
     echo_table(records, cols, title="SYN-BC-A..D (f1_oracle flags exactly as many spots as are anomalous: an oracle; "
                                     "f1_calibrated: the label-free calls at fdr 0.05)")  # fmt: skip

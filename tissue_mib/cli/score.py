@@ -14,7 +14,7 @@ def score(
     model: Path = typer.Option(..., "--model", "-m", help="A model directory written by `tissue-mib train` or `bench her2st`."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder."),
     fdr: float = typer.Option(0.05, "--fdr", callback=open_unit("--fdr"), help="Benjamini-Hochberg level at which spots are labelled anomalous."),
-    smooth: int = typer.Option(0, "--smooth", callback=at_least(0, "--smooth"), help="Average the score over each spot's N-hop graph neighbourhood before calibrating (0: per spot; see docs/outputs.md before raising it)."),
+    smooth: int | None = typer.Option(None, "--smooth", callback=at_least(0, "--smooth"), help="Average the score over each spot's N-hop graph neighbourhood before calibrating (0: per spot; default: 2 for a cross-fitted model, else 0; docs/outputs.md)."),
     adaptive: bool = typer.Option(True, "--adaptive/--no-adaptive", help="Storey's adaptive BH (more power where most of a section is anomalous)."),
     min_region_spots: int = typer.Option(1, "--min-region-spots", callback=at_least(1, "--min-region-spots"), help="Smallest flagged region (in spots) written to the GeoJSON and region table."),
     labels_dir: Path | None = typer.Option(None, "--labels-dir", help="Folder of {section}_labeled_coordinates.tsv for metrics."),
@@ -34,7 +34,7 @@ def score(
     from tissue_mib import tl
     from tissue_mib.pipeline import score_sections, section_name
 
-    trained = tl.TissueModel.load(model)
+    trained = tl.load_model(model)
     adatas = read_sections(sections, labels_dir=labels_dir)
     scored, records = score_sections(adatas, trained, out_dir=out, fdr=fdr, smooth=smooth, adaptive=adaptive,
                                      min_region_spots=min_region_spots, protocols=protocol)  # fmt: skip
@@ -46,7 +46,8 @@ def score(
                      "max_score": float(ad.obs["tissue_mib_score"].max())})  # fmt: skip
     rule = scored[0].uns["tissue_mib"]["threshold_rule"] if scored else "BH q <= fdr"
     echo_table(rows, ["section", "spots", "flagged", "regions", "max_score"],
-               title=f"scored with {model}: {rule.replace('fdr', str(fdr))}, scores averaged over {smooth}-hop neighbourhoods")  # fmt: skip
+               title=f"scored with {model}: {rule.replace('fdr', str(fdr))}, scores averaged over "
+                     f"{scored[0].uns['tissue_mib']['smooth_hops'] if scored else 0}-hop neighbourhoods")  # fmt: skip
     if records:
         cols = ["section", "protocol", "auroc", "auroc_ci", "ap", "prevalence", "f1_oracle", "f1_calibrated", "n_flagged", "n_spots"]
         echo_table(records, cols, title="metrics (f1_oracle flags exactly as many spots as are anomalous: an oracle; compare prevalence)")

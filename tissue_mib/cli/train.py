@@ -19,6 +19,7 @@ def train(
     genes_only: bool = typer.Option(False, "--genes-only", help="Use the genes alone (sections without images)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", callback=seed_in_range("--seed"), help="Random seed (training is deterministic on CPU in fp32)."),
+    folds: int = typer.Option(1, "--folds", callback=at_least(1, "--folds"), help="Cross-fit K models, each holding out another K-th of the sections, so every section calibrates (K times the training; docs/outputs.md)."),
 ) -> None:
     """Train a model on healthy sections and write it to a model directory.
 
@@ -27,6 +28,8 @@ def train(
       tissue-mib train --normal SYN-NB-A..H --method omib --out runs/omib
 
       tissue-mib train --normal NB-A..H --method ibma --config ibma --out runs/ibma --device cuda
+
+      tissue-mib train --normal SYN-NB-A..H --method omib --folds 4 --out runs/omib-cf   # calls with more power
     """
     from tissue_mib import tl
 
@@ -35,7 +38,8 @@ def train(
     start = time.perf_counter()
     adatas = read_sections(specs)
     modalities = ("genes",) if genes_only else ("genes", "histology")
-    model = tl.fit(adatas, method=method, config=params, modalities=modalities, epochs=epochs, device=device, seed=seed)
+    model = tl.fit(adatas, method=method, config=params, modalities=modalities, epochs=epochs, device=device, seed=seed,
+                   folds=folds)  # fmt: skip
     model.save(out)
     elapsed = time.perf_counter() - start
 

@@ -5,8 +5,9 @@
 """
 
 from tissue_mib.tl import regions
+from tissue_mib.tl.crossfit import CrossFitModel, load_model
 from tissue_mib.tl.fit import fit
 from tissue_mib.tl.model import TissueModel
 from tissue_mib.tl.score import score
 
-__all__ = ["TissueModel", "fit", "regions", "score"]
+__all__ = ["CrossFitModel", "TissueModel", "fit", "load_model", "regions", "score"]

@@ -16,6 +16,7 @@ from tissue_mib import pp
 from tissue_mib.checks import check_float, check_int, check_seed
 from tissue_mib.errors import InputError
 from tissue_mib.methods import METHODS, build_method
+from tissue_mib.tl.crossfit import CrossFitModel
 from tissue_mib.tl.model import SCORE_RULES, TissueModel, reference_rows, rule_scores
 from tissue_mib.pp._util import library_ids
 from tissue_mib.pp.prepare import split_sections
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_ENCODERS = {"genes": {"encoder": "gcn"}, "histology": {"encoder": "resnet18", "stem": "cifar"}}
 DEFAULT_SCORE = "knn"  # docs/her2st.md: the centre distance inverted on unseen patients' sections
 PRESET_KEYS = ("method", "modalities", "params", "train", "prep", "holdout", "score")
-HOLDOUT_KEYS = ("fraction", "block_um", "min_sections")
+HOLDOUT_KEYS = ("fraction", "block_um", "min_sections", "folds")
 
 
 def fit(
@@ -46,8 +47,9 @@ def fit(
     prep: pp.PrepConfig | Mapping | None = None,
     out: str | Path | None = None,
     score: str | None = None,
+    folds: int | None = None,
     **method_params,
-) -> TissueModel:
+) -> TissueModel | CrossFitModel:
     """Train `method` under Deep SVDD on healthy sections; return the `TissueModel`.
 
     adatas: healthy sections (`io.read` output; one AnnData or a list). config: a preset
@@ -62,7 +64,10 @@ def fit(
     exchangeable with a new healthy section's. prep: preprocessing options. out: write
     the model directory there. score: `knn` (mean distance to the 10 nearest training spots in
     the model's latent space) or `centre` (the method's SVDD score); None: the preset's `score`
-    key, else DEFAULT_SCORE. method_params: method options (win over the preset's).
+    key, else DEFAULT_SCORE. folds: K >= 2 cross-fits (`CrossFitModel`): the sections are
+    split into K groups and K models are trained, each holding out one group for calibration,
+    so every training section calibrates (cross-conformal calls, K times the training); None:
+    the preset's `holdout.folds`, else 1. method_params: method options (win over the preset's).
     """
     preset = _preset(config)
     unknown = sorted(set(modalities) - set(DEFAULT_ENCODERS))
@@ -73,13 +78,38 @@ def fit(
         epochs = check_int(epochs, name="epochs", lo=1)
     seed = check_seed(seed, name="seed")
     TrainConfig.from_dict(dict(preset.get("train") or {}))  # bad train keys fail here, before preprocessing
-    method_class = METHODS.get(method)  # an unknown name fails here, before preprocessing
+    METHODS.get(method)  # an unknown name fails here, before preprocessing
     if out is not None:
         ModelDir.check_target(out)
     seed_everything(seed)
     prep_config = _prep_config(prep, preset.get("prep"))
     sections = split_sections(adatas)
-    held, section_split = _held_out_sections(sections, mode=holdout, seed=seed, options=holdout_options)
+    folds = check_int(folds if folds is not None else holdout_options.pop("folds", 1), name="folds", lo=1)
+    holdout_options.pop("folds", None)
+    settings = {"method": method, "preset": preset, "modalities": modalities, "epochs": epochs, "device": device,
+                "precision": precision, "seed": seed, "prep_config": prep_config, "score": score,
+                "holdout_options": holdout_options, "method_params": method_params}  # fmt: skip
+    if folds > 1:
+        members = []
+        for k, group in enumerate(_fold_groups(sections, folds, seed=seed), start=1):
+            logger.info("cross-fit: fold %d of %d holds out %s", k, folds, ", ".join(group))
+            members.append(_fit_one(sections, _forced_split(sections, group, seed=seed, options=holdout_options),
+                                    **settings))  # fmt: skip
+        tissue_model = CrossFitModel(members)
+    else:
+        tissue_model = _fit_one(sections, _held_out_sections(sections, mode=holdout, seed=seed, options=holdout_options),
+                                **settings)  # fmt: skip
+    if out is not None:
+        tissue_model.save(out)
+    return tissue_model
+
+
+def _fit_one(sections, split, *, method, preset, modalities, epochs, device, precision, seed, prep_config, score,
+             holdout_options, method_params) -> TissueModel:
+    """One model: train on `sections` minus the held-out ones of `split` ((held library ids, Holdout) or
+    ([], None) for spatial blocks); calibrate on what is held out."""
+    held, section_split = split
+    method_class = METHODS.get(method)
     prepared, panel = pp.prepare([s for s in sections if library_ids(s)[0] not in held], config=prep_config)
     prep_config = pp.PrepConfig.from_dict(prepared.uns["tissue_mib_prep"]["config"])
     held_prepared = None
@@ -125,9 +155,26 @@ def fit(
         calibration=calibration, holdout=record, modalities=modalities, score_rule=score, reference_latent=reference,
         calibration_edges=calibration_edges,
     )  # fmt: skip
-    if out is not None:
-        tissue_model.save(out)
     return tissue_model
+
+
+def _fold_groups(sections: list[AnnData], folds: int, *, seed: int) -> list[list[str]]:
+    """The library ids split into `folds` groups of (nearly) equal size, in a seeded random order."""
+    libs = sorted(library_ids(s)[0] for s in sections)
+    if not 2 <= folds <= len(libs) // 2:
+        raise InputError(f"folds = {folds}: cross-fitting {len(libs)} section(s) needs 2 <= folds <= {len(libs) // 2} "
+                         "(each model trains on at least half of them)")  # fmt: skip
+    order = np.random.default_rng(seed).permutation(len(libs))
+    return [sorted(libs[i] for i in part) for part in np.array_split(order, folds)]
+
+
+def _forced_split(sections: list[AnnData], held: list[str], *, seed: int, options: dict) -> tuple[list[str], Holdout]:
+    """The split record of holding out the sections `held` (cross-fitting)."""
+    libs = sorted(library_ids(s)[0] for s in sections)
+    groups = [libs.index(h) for h in held]
+    mask = np.isin(np.arange(len(libs)), groups)
+    return held, Holdout("sections", np.flatnonzero(~mask), np.flatnonzero(mask), np.zeros(0, np.int64), groups,
+                         options.get("fraction", len(held) / len(libs)), options.get("block_um", 1000.0), seed)  # fmt: skip
 
 
 def _subgraph_edges(prepared, rows: np.ndarray) -> np.ndarray:

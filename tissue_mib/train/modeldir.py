@@ -107,7 +107,8 @@ class ModelDir:
     def check_target(path: str | Path) -> None:
         """InputError unless `path` is free, an empty folder or an earlier model directory."""
         path = Path(path)
-        if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / "config.yaml").exists())):
+        earlier = (path / "config.yaml").exists() or (path / "crossfit.json").exists()  # a model or a cross-fitted one
+        if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or earlier)):
             raise InputError(f"model directory {path}: exists and is not a model directory; choose another --out")
 
     def _write(self, folder: Path) -> None:
