@@ -6,12 +6,14 @@ import json
 import logging
 from pathlib import Path
 
-from tissue_mib.utils import atomic_write
+from tissue_mib.lock import folder_lock
+from tissue_mib.utils import atomic_write, remove_partials
 
 logger = logging.getLogger(__name__)
 
 NORMAL = [f"SYN-NB-{c}" for c in "ABCDEFGH"]
 CANCER = [f"SYN-BC-{c}" for c in "ABCD"]
+METRICS_FILE = "demo_metrics.json"
 
 # Light setting for a 2-core CPU (the default) and the paper-sized one (--full).
 SETTINGS = {
@@ -21,12 +23,17 @@ SETTINGS = {
 
 
 def run_demo(*, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int) -> list[dict]:
-    """Run the demo end to end; returns one metric record per (method, section)."""
+    """Run the demo end to end, holding the lock of `out`; returns one metric record per (method, section)."""
+    with folder_lock(out, what="demo folder"):
+        remove_partials(out, [METRICS_FILE])
+        return _run(out=Path(out), full=full, methods=methods, epochs=epochs, device=device, seed=seed)
+
+
+def _run(*, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int) -> list[dict]:
     from tissue_mib import io, tl
     from tissue_mib.datasets import synthetic
     from tissue_mib.pipeline import score_sections
 
-    out = Path(out)
     cohort = out / ("cohort-full" if full else "cohort-small")
     # reuse the folder only if it holds this cohort (size, seed, generator version), not any older one
     if not synthetic.is_complete(cohort, small=not full, seed=seed):
@@ -50,6 +57,6 @@ def run_demo(*, out: Path, full: bool, methods: list[str], epochs: int | None, d
         model.save(out / "models" / method)
         _, recs = score_sections(cancer, model, out_dir=out / "scored" / method, method_label=method)
         records.extend(recs)
-    with atomic_write(out / "demo_metrics.json") as tmp:
+    with atomic_write(out / METRICS_FILE) as tmp:
         tmp.write_text(json.dumps(records, indent=2, default=float))
     return records

@@ -67,9 +67,17 @@ def model_lock_path(model_dir: str | os.PathLike) -> Path:
     return model_dir.parent / f".{model_dir.name}.lock"
 
 
-def folder_lock(folder: str | os.PathLike, *, what: str = "output folder"):
-    """Context manager: hold the lock of output folder `folder` (created if missing)."""
-    return hold(folder_lock_path(folder), what=f"{what} {folder}")
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, *, what: str = "output folder") -> Iterator[Path]:
+    """Hold the lock of output folder `folder`; a folder it had to create is removed again if left empty."""
+    created = not Path(folder).exists()
+    try:
+        with hold(folder_lock_path(folder), what=f"{what} {folder}") as path:
+            yield path
+    finally:
+        if created:
+            with contextlib.suppress(OSError):  # not empty (outputs written) or gone
+                Path(folder).rmdir()
 
 
 def model_lock(model_dir: str | os.PathLike):

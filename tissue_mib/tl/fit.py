@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from anndata import AnnData
 
 from tissue_mib import pp
 from tissue_mib.errors import InputError
+from tissue_mib.lock import model_lock
 from tissue_mib.methods import METHODS, build_method
 from tissue_mib.tl.model import SCORE_RULES, TissueModel, reference_rows, rule_scores
 from tissue_mib.pp._util import library_ids
@@ -44,6 +46,8 @@ def fit(
     prep: pp.PrepConfig | Mapping | None = None,
     out: str | Path | None = None,
     score: str | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
     **method_params,
 ) -> TissueModel:
     """Train `method` under Deep SVDD on healthy sections; return the `TissueModel`.
@@ -58,67 +62,76 @@ def fit(
     calibration and are prepared apart with the training sections' gene panel (and ComBat
     reference), exactly as `tl.score` prepares a new section, so their scores are
     exchangeable with a new healthy section's. prep: preprocessing options. out: write
-    the model directory there. score: `knn` (mean distance to the 10 nearest training spots in
-    the model's latent space) or `centre` (the method's SVDD score); None: the preset's `score`
-    key, else DEFAULT_SCORE. method_params: method options (win over the preset's).
+    the model directory there, holding its lock (`tissue_mib.lock`) from start to end.
+    score: `knn` (mean distance to the 10 nearest training spots in the model's latent
+    space) or `centre` (the method's SVDD score); None: the preset's `score` key, else
+    DEFAULT_SCORE. checkpoint_dir: write a training checkpoint there after every
+    epoch; resume: continue from it (bit for bit on CPU in fp32, docs/engine.md).
+    method_params: method options (win over the preset's).
     """
-    preset = _preset(config)
-    unknown = sorted(set(modalities) - set(DEFAULT_ENCODERS))
-    if unknown or not modalities:
-        raise InputError(f"modalities {list(modalities)}: tissue models read {', '.join(DEFAULT_ENCODERS)} ({unknown} unknown)")
-    holdout_options = _holdout_options(preset.get("holdout"))
-    method_class = METHODS.get(method)  # an unknown name fails here, before preprocessing
-    if out is not None:
-        ModelDir.check_target(out)
-    seed_everything(seed)
-    prep_config = _prep_config(prep, preset.get("prep"))
-    sections = split_sections(adatas)
-    held, section_split = _held_out_sections(sections, mode=holdout, seed=seed, options=holdout_options)
-    prepared, panel = pp.prepare([s for s in sections if library_ids(s)[0] not in held], config=prep_config)
-    prep_config = pp.PrepConfig.from_dict(prepared.uns["tissue_mib_prep"]["config"])
-    held_prepared = None
-    if held:  # prepared apart, with the training cohort's panel: exactly as tl.score prepares a new section
-        held_prepared, _ = pp.prepare([s for s in sections if library_ids(s)[0] in held], panel=panel, config=prep_config)
-    modalities = _modalities(prepared, tuple(modalities), method)
-    specs = _encoder_specs(preset.get("modalities") or {}, modalities, n_genes=panel.n_inputs if prep_config.scale else len(panel))
-    params = {**dict(preset.get("params") or {}), **method_params}
-    if "seed" in inspect.signature(method_class).parameters:
-        params.setdefault("seed", seed)
-    seed_everything(seed)
-    model = build_method(method, modalities=specs, task={"kind": "svdd"}, **params)
-    modalities = tuple(m for m in modalities if m in model.used_modalities)
-    graph = uses_graph(model, modalities)
-    data = to_data(prepared, modalities, graph=graph)
-    train_config = _train_config(preset.get("train"), model.phases, epochs=epochs, device=device,
-                                 precision=precision, seed=seed)  # fmt: skip
-    score = score or preset.get("score") or DEFAULT_SCORE
-    if score not in SCORE_RULES:
-        raise InputError(f"score {score!r} unknown; use one of {', '.join(SCORE_RULES)}")
-    if held:
-        val_data = to_data(held_prepared, modalities, graph=graph)
-        history = train_fit(model, data, val_data=val_data, config=train_config)
-        reference = _reference(model, data, score, train_config, seed)
-        calibration = rule_scores(predict(model, val_data, config=train_config), score, reference)
-        record = section_split.to_dict() | {
-            "n_train": int(prepared.n_obs), "n_holdout": int(held_prepared.n_obs), "holdout_rows": [],
-            "holdout_sections": held, "holdout_obs_names": held_prepared.obs_names.tolist(),
-        }  # fmt: skip
-    else:
-        split = split_holdout(section_codes(prepared), coords_um=coords_um(prepared), edge_index=graph_edges(prepared),
-                              mode="blocks", seed=seed, **holdout_options)  # fmt: skip
-        history = train_fit(model, data.subset(split.train), val_data=data.subset(split.holdout), config=train_config)
-        reference = _reference(model, data.subset(split.train), score, train_config, seed)
-        calibration = rule_scores(predict(model, data, config=train_config, rows=split.holdout), score, reference)
-        record = split.to_dict() | {"holdout_sections": [], "holdout_obs_names": prepared.obs_names[split.holdout].tolist()}
-    record["sections"] = sorted(library_ids(s)[0] for s in sections)
-    calibration = calibration.astype(np.float64)
-    tissue_model = TissueModel(
-        method=model, panel=panel, prep=prep_config, train_config=train_config, history=history,
-        calibration=calibration, holdout=record, modalities=modalities, score_rule=score, reference_latent=reference,
-    )  # fmt: skip
-    if out is not None:
-        tissue_model.save(out)
-    return tissue_model
+    if resume and checkpoint_dir is None:
+        raise InputError("tl.fit: resume=True needs checkpoint_dir")
+    with model_lock(out) if out is not None else contextlib.nullcontext():
+        preset = _preset(config)
+        unknown = sorted(set(modalities) - set(DEFAULT_ENCODERS))
+        if unknown or not modalities:
+            raise InputError(f"modalities {list(modalities)}: tissue models read {', '.join(DEFAULT_ENCODERS)} ({unknown} unknown)")
+        holdout_options = _holdout_options(preset.get("holdout"))
+        method_class = METHODS.get(method)  # an unknown name fails here, before preprocessing
+        if out is not None:
+            ModelDir.check_target(out)
+        seed_everything(seed)
+        prep_config = _prep_config(prep, preset.get("prep"))
+        sections = split_sections(adatas)
+        held, section_split = _held_out_sections(sections, mode=holdout, seed=seed, options=holdout_options)
+        prepared, panel = pp.prepare([s for s in sections if library_ids(s)[0] not in held], config=prep_config)
+        prep_config = pp.PrepConfig.from_dict(prepared.uns["tissue_mib_prep"]["config"])
+        held_prepared = None
+        if held:  # prepared apart, with the training cohort's panel: exactly as tl.score prepares a new section
+            held_prepared, _ = pp.prepare([s for s in sections if library_ids(s)[0] in held], panel=panel, config=prep_config)
+        modalities = _modalities(prepared, tuple(modalities), method)
+        specs = _encoder_specs(preset.get("modalities") or {}, modalities, n_genes=panel.n_inputs if prep_config.scale else len(panel))
+        params = {**dict(preset.get("params") or {}), **method_params}
+        if "seed" in inspect.signature(method_class).parameters:
+            params.setdefault("seed", seed)
+        seed_everything(seed)
+        model = build_method(method, modalities=specs, task={"kind": "svdd"}, **params)
+        modalities = tuple(m for m in modalities if m in model.used_modalities)
+        graph = uses_graph(model, modalities)
+        data = to_data(prepared, modalities, graph=graph)
+        train_config = _train_config(preset.get("train"), model.phases, epochs=epochs, device=device,
+                                     precision=precision, seed=seed)  # fmt: skip
+        if checkpoint_dir is not None:
+            train_config = replace(train_config, checkpoint_dir=str(checkpoint_dir), resume=resume)
+        score = score or preset.get("score") or DEFAULT_SCORE
+        if score not in SCORE_RULES:
+            raise InputError(f"score {score!r} unknown; use one of {', '.join(SCORE_RULES)}")
+        if held:
+            val_data = to_data(held_prepared, modalities, graph=graph)
+            history = train_fit(model, data, val_data=val_data, config=train_config)
+            reference = _reference(model, data, score, train_config, seed)
+            calibration = rule_scores(predict(model, val_data, config=train_config), score, reference)
+            record = section_split.to_dict() | {
+                "n_train": int(prepared.n_obs), "n_holdout": int(held_prepared.n_obs), "holdout_rows": [],
+                "holdout_sections": held, "holdout_obs_names": held_prepared.obs_names.tolist(),
+            }  # fmt: skip
+        else:
+            split = split_holdout(section_codes(prepared), coords_um=coords_um(prepared), edge_index=graph_edges(prepared),
+                                  mode="blocks", seed=seed, **holdout_options)  # fmt: skip
+            history = train_fit(model, data.subset(split.train), val_data=data.subset(split.holdout), config=train_config)
+            reference = _reference(model, data.subset(split.train), score, train_config, seed)
+            calibration = rule_scores(predict(model, data, config=train_config, rows=split.holdout), score, reference)
+            record = split.to_dict() | {"holdout_sections": [], "holdout_obs_names": prepared.obs_names[split.holdout].tolist()}
+        record["sections"] = sorted(library_ids(s)[0] for s in sections)
+        calibration = calibration.astype(np.float64)
+        train_config = replace(train_config, checkpoint_dir=None, resume=False)  # where it ran, not what it is
+        tissue_model = TissueModel(
+            method=model, panel=panel, prep=prep_config, train_config=train_config, history=history,
+            calibration=calibration, holdout=record, modalities=modalities, score_rule=score, reference_latent=reference,
+        )  # fmt: skip
+        if out is not None:
+            tissue_model.save(out)
+        return tissue_model
 
 
 def _reference(model, data, score: str, config, seed: int) -> np.ndarray | None:
