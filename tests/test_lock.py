@@ -160,3 +160,15 @@ def tiny_modeldir():
             return {"name": self.name}
 
     return ModelDir(method=Tiny(), panel={"hash": "abc", "genes": []}, precision={"resolved": "fp32"})
+
+
+def test_cli_refuses_a_busy_out_folder_with_exit_2_and_one_line(tmp_path, holder, monkeypatch, capsys):
+    from tissue_mib.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["tissue-mib", "-q", "bench", "perf", "--quick", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as info:
+        main.app()
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: output folder") and f"pid {holder.pid}" in err and FOLDER_LOCK in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [FOLDER_LOCK]  # nothing written
