@@ -172,3 +172,13 @@ def test_cli_refuses_a_busy_out_folder_with_exit_2_and_one_line(tmp_path, holder
     assert info.value.code == 2 and len(err.strip().splitlines()) == 1
     assert err.startswith("error: output folder") and f"pid {holder.pid}" in err and FOLDER_LOCK in err
     assert sorted(p.name for p in tmp_path.iterdir()) == [FOLDER_LOCK]  # nothing written
+
+
+def test_a_reused_pid_does_not_keep_a_dead_runs_lock(tmp_path, caplog):
+    """A killed run's pid now taken by another live process (here: this one, as in a fresh container)."""
+    path = tmp_path / FOLDER_LOCK
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-12-05T00:00:00+00:00", "proc_start": 1}
+    path.write_text(json.dumps(record))
+    with folder_lock(tmp_path):
+        assert json.loads(path.read_text())["proc_start"] not in (None, 1)
+    assert "pid now belongs to another process" in caplog.text

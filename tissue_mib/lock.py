@@ -2,8 +2,9 @@
 
 An output folder is locked by `FOLDER/.tissue-mib.lock`, a model directory `DIR` by
 `.DIR.lock` beside it (so the lock survives the directory being replaced). The lock file
-is created with O_EXCL and holds the holder's pid, host and start time (JSON); a thread
-of the holder touches it every `stale / 4` seconds (its heartbeat).
+is created with O_EXCL and holds the holder's pid, host and start time (JSON, with the
+process start time from /proc so that a reused pid is not taken for the holder); a thread of
+the holder touches it every `stale / 4` seconds (its heartbeat).
 
 A second run waits up to TISSUE_MIB_LOCK_WAIT seconds (default 0: refuse at once) and then
 raises `LockBusy` (an `InputError`: one line naming the lock file and its holder, exit 2).
@@ -88,7 +89,7 @@ def model_lock(model_dir: str | os.PathLike):
 @contextlib.contextmanager
 def hold(path: str | os.PathLike, *, what: str) -> Iterator[Path]:
     """Hold lock file `path` for the block; `what` names the guarded thing in messages."""
-    path = Path(os.path.abspath(path))
+    path = Path(os.path.realpath(path))
     with _held_guard:
         mine = _held.get(path)
         reenter = mine is not None and mine.pid == os.getpid()
@@ -154,6 +155,7 @@ def _create(path: Path) -> str | None:
     record = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
+        "proc_start": _proc_start(os.getpid()),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "token": uuid.uuid4().hex,
     }
@@ -187,8 +189,12 @@ def _holder(path: Path) -> dict | None:
 def _takeover_reason(holder: dict, stale: float) -> str | None:
     """Why the lock may be taken over (its holder is dead or silent), None while it is live."""
     pid, host = holder.get("pid"), holder.get("host")
-    if isinstance(pid, int) and host == socket.gethostname() and not _alive(pid):
-        return f"process {pid} is no longer running"
+    if isinstance(pid, int) and host == socket.gethostname():
+        if not _alive(pid):
+            return f"process {pid} is no longer running"
+        started = holder.get("proc_start")
+        if started is not None and started != _proc_start(pid):
+            return f"process {pid} is no longer running (its pid now belongs to another process)"
     if holder["_age"] > stale:
         return f"no heartbeat for {holder['_age']:.0f} s > {STALE_ENV}={stale:g}"
     return None
@@ -202,6 +208,15 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # another user's live process
         return True
     return True
+
+
+def _proc_start(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot, /proc/PID/stat field 22); None without /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _remove_if_same(path: Path, inode: int) -> None:
