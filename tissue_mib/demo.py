@@ -1,9 +1,15 @@
-"""The demo: synthetic cohort -> train several methods -> score SYN-BC-A..D -> table and maps."""
+"""The demo: synthetic cohort -> train several methods -> score SYN-BC-A..D -> table and maps.
+
+Each model also scores four healthy sections it never saw (SYN-NB-I..L, same generator, their
+own random streams): the share of their spots flagged shows what the label-free calls do on
+healthy tissue (docs/outputs.md: at most about 1% expected at fdr 0.05).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 from tissue_mib.lock import folder_lock
@@ -13,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 NORMAL = [f"SYN-NB-{c}" for c in "ABCDEFGH"]
 CANCER = [f"SYN-BC-{c}" for c in "ABCD"]
+UNSEEN = [f"SYN-NB-{c}" for c in "IJKL"]
 METRICS_FILE = "demo_metrics.json"
 
 # Light setting for a 2-core CPU (the default) and the paper-sized one (--full).
@@ -22,28 +29,37 @@ SETTINGS = {
 }
 
 
-def run_demo(*, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int) -> list[dict]:
-    """Run the demo end to end, holding the lock of `out`; returns one metric record per (method, section)."""
+def run_demo(
+    *, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int
+) -> tuple[list[dict], list[dict]]:
+    """Run the demo end to end, holding the lock of `out`; returns (one metric record per method
+    and SYN-BC section, one record per method and unseen healthy section: section, method,
+    n_flagged, n_spots, flagged_pct)."""
     with folder_lock(out, what="demo folder"):
         remove_partials(out, [METRICS_FILE])
         return _run(out=Path(out), full=full, methods=methods, epochs=epochs, device=device, seed=seed)
 
 
-def _run(*, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int) -> list[dict]:
+def _run(*, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int) -> tuple[list[dict], list[dict]]:
     from tissue_mib import io, tl
     from tissue_mib.datasets import synthetic
     from tissue_mib.pipeline import score_sections
 
     cohort = out / ("cohort-full" if full else "cohort-small")
     # reuse the folder only if it holds this cohort (size, seed, generator version), not any older one
+    unseen_dir = cohort / "unseen"
     if not synthetic.is_complete(cohort, small=not full, seed=seed):
         logger.info("writing the synthetic cohort to %s", cohort)
+        shutil.rmtree(unseen_dir, ignore_errors=True)  # written with the cohort's size and seed, or not kept
         synthetic.write_cohort(cohort, small=not full, seed=seed)
     normal = [io.read(cohort / f"{n}.h5ad") for n in NORMAL]
     cancer = [io.read(cohort / f"{n}.h5ad") for n in CANCER]
+    unseen = [io.read(p if p.is_file() else synthetic.write_section(unseen_dir, n, small=not full, seed=seed))
+              for n, p in ((n, unseen_dir / f"{n}.h5ad") for n in UNSEEN)]  # fmt: skip
 
     setting = SETTINGS[full]
     records: list[dict] = []
+    healthy: list[dict] = []
     for method in methods:
         logger.info("demo: training %s", method)
         model = tl.fit(
@@ -57,6 +73,10 @@ def _run(*, out: Path, full: bool, methods: list[str], epochs: int | None, devic
         model.save(out / "models" / method)
         _, recs = score_sections(cancer, model, out_dir=out / "scored" / method, method_label=method)
         records.extend(recs)
+        for scored in score_sections(unseen, model, out_dir=None)[0]:
+            n_flagged = int((scored.obs["tissue_mib_label"] == "anomalous").sum())
+            healthy.append({"method": method, "section": str(scored.obs["section"].iloc[0]), "n_flagged": n_flagged,
+                            "n_spots": scored.n_obs, "flagged_pct": 100.0 * n_flagged / scored.n_obs})  # fmt: skip
     with atomic_write(out / METRICS_FILE) as tmp:
-        tmp.write_text(json.dumps(records, indent=2, default=float))
-    return records
+        tmp.write_text(json.dumps({"cancer": records, "unseen_healthy": healthy}, indent=2, default=float))
+    return records, healthy

@@ -46,28 +46,35 @@ def score_sections(
     *,
     out_dir: str | Path | None,
     fdr: float = 0.05,
+    smooth: int | None = None,
+    adaptive: bool = True,
+    min_region_spots: int = 1,
     protocols: Sequence[str] = ("paper",),
     method_label: str | None = None,
 ) -> tuple[list, list[dict]]:
     """Score each AnnData in `adatas` with `model`; write outputs to `out_dir` (None: write nothing).
 
-    Returns (scored AnnData list, metric records: one per labelled section and protocol).
+    fdr, smooth (None: `tl.score`'s default), adaptive: the calls (`tl.score`); min_region_spots:
+    the smallest flagged region kept (`tl.regions.flagged_regions`). Returns (scored AnnData
+    list, metric records: one per labelled section and protocol).
     """
+    calls = {"fdr": fdr, "adaptive": adaptive} | ({} if smooth is None else {"smooth": smooth})
     with folder_lock(out_dir) if out_dir is not None else contextlib.nullcontext():
-        scored, records = _score(adatas, model, fdr=fdr, protocols=protocols, method_label=method_label)
+        scored, records = _score(adatas, model, calls=calls, min_region_spots=min_region_spots, protocols=protocols,
+                                 method_label=method_label)  # fmt: skip
         if out_dir is not None:
             _write(scored, records, Path(out_dir))
     return scored, records
 
 
-def _score(adatas, model, *, fdr, protocols, method_label) -> tuple[list, list[dict]]:
+def _score(adatas, model, *, calls, min_region_spots, protocols, method_label) -> tuple[list, list[dict]]:
     from tissue_mib import metrics, pp, tl
     from tissue_mib.tl import regions
 
-    scored = [tl.score(a, model, fdr=fdr, copy=True) for a in adatas]
+    scored = [tl.score(a, model, copy=True, **calls) for a in adatas]
     records: list[dict] = []
     for ad in scored:
-        regions.flagged_regions(ad)
+        regions.flagged_regions(ad, min_spots=min_region_spots)
         expression, _ = pp.prepare(ad, panel=model.panel, config=model.prep)  # served from the cache tl.score filled
         regions.rank_deviating_genes(ad, model.panel.reference(), expression=expression)
         if metrics.truth(ad, protocol=protocols[0])[0] is None:

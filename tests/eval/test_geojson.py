@@ -62,3 +62,50 @@ def test_unscored_section_raises(section):
     del section.obs["tissue_mib_qvalue"]
     with pytest.raises(InputError, match="tissue_mib_qvalue"):
         regions_geojson(section)
+
+
+def _check_qupath_feature(feature: dict) -> None:
+    """What QuPath's GeoJSON import reads: a Feature with a Polygon/MultiPolygon geometry of closed
+    rings of [x, y] numbers, `properties` with objectType, a classification {name, color [r, g, b]},
+    a name, and `measurements` as a flat map of names to numbers."""
+    assert set(feature) >= {"type", "geometry", "properties"} and feature["type"] == "Feature"
+    geometry = feature["geometry"]
+    assert geometry["type"] in ("Polygon", "MultiPolygon")
+    polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+    for polygon in polygons:
+        for ring in polygon:
+            assert len(ring) >= 4 and ring[0] == ring[-1]
+            assert all(len(pt) == 2 and all(isinstance(v, (int, float)) for v in pt) for pt in ring)
+    props = feature["properties"]
+    assert props["objectType"] in ("annotation", "detection") and isinstance(props["name"], str)
+    assert isinstance(props["classification"]["name"], str)
+    assert all(isinstance(v, int) and 0 <= v <= 255 for v in props["classification"]["color"])
+    assert all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in props["measurements"].items())
+
+
+def test_regions_carry_size_area_score_and_top_genes_in_the_qupath_schema(section, tmp_path):
+    from tissue_mib.tl.regions import gene_reference, rank_deviating_genes
+    from tissue_mib.tl.tensors import microns_per_pixel
+
+    rank_deviating_genes(section, gene_reference(section[(section.obs["anomaly_kind"] == "normal").to_numpy()]))
+    data = json.loads(write_geojson(section, tmp_path / "S1.flagged.geojson").read_text())
+    assert data["type"] == "FeatureCollection"
+    mpp = microns_per_pixel(section, "S1")
+    for feature in data["features"]:
+        _check_qupath_feature(feature)
+        props = feature["properties"]
+        assert props["area_um2"] == pytest.approx(shape(feature["geometry"]).area * mpp**2)
+        assert props["measurements"]["area_um2"] == props["area_um2"] > 0
+    block = data["features"][0]["properties"]
+    # a 3 x 3 block at 100 px pitch: about 9 spots' worth of area (plus the outline's margin)
+    assert 9 * (100 * mpp) ** 2 * 0.7 < block["area_um2"] < 9 * (100 * mpp) ** 2 * 2.0
+    assert block["top_genes"].startswith("g3 +") and len(block["top_genes"].split("; ")) == 5
+    assert "g7 -" in block["top_genes"]
+
+
+def test_minimum_region_size_drops_small_regions_from_the_geojson(section):
+    from tissue_mib.tl.regions import flagged_regions
+
+    flagged_regions(section, min_spots=2)
+    features = regions_geojson(section)["features"]
+    assert [f["properties"]["n_spots"] for f in features] == [9]

@@ -92,3 +92,14 @@ def test_rank_deviating_genes_no_flags_and_bad_reference(section, tmp_path):
         rank_deviating_genes(section, other)
     with pytest.raises(InputError, match="'mean' and 'sd'"):
         rank_deviating_genes(section, pd.DataFrame({"avg": [0.0]}))
+
+
+def test_flagged_regions_minimum_size(section):
+    regions = flagged_regions(section, min_spots=2)
+    assert list(regions.cat.categories) == ["1"] and (regions == "1").sum() == 9
+    single = ((section.obs["array_row"] == 7) & (section.obs["array_col"] == 10)).to_numpy()
+    assert regions[single].isna().all() and (section.obs["tissue_mib_label"][single] == "anomalous").all()
+    assert section.uns["tissue_mib_region"] == {"min_spots": 2}
+    assert flagged_regions(section, min_spots=10).isna().all()  # no region of 10 spots
+    with pytest.raises(InputError, match="min_spots: 0 is not a region size"):
+        flagged_regions(section, min_spots=0)

@@ -19,7 +19,7 @@ TINY = {
     "train": {"batch_size": 64, "lr": 1e-3},
     "prep": {"patch_size": 8},
 }
-KEYS = ["tissue_mib_score", "tissue_mib_pvalue", "tissue_mib_qvalue", "tissue_mib_label",
+KEYS = ["tissue_mib_score", "tissue_mib_score_smoothed", "tissue_mib_pvalue", "tissue_mib_qvalue", "tissue_mib_label",
         "tissue_mib_score_genes", "tissue_mib_score_histology"]
 
 
@@ -55,23 +55,27 @@ def test_score_writes_every_key(multimodal, section_factory, tmp_path):
     s = test.obs["tissue_mib_score"].to_numpy()
     assert np.isfinite(s).all() and s.std() > 0
     p, q = test.obs["tissue_mib_pvalue"].to_numpy(), test.obs["tissue_mib_qvalue"].to_numpy()
-    assert ((p > 0) & (p <= 1)).all() and (q >= p - 1e-12).all()
-    # p-values are split-conformal against the model's calibration scores
-    i = int(np.argmax(s))
-    assert p[i] == pytest.approx((1 + (model.calibration >= s[i]).sum()) / (model.calibration.size + 1))
+    info = test.uns["tissue_mib"]
+    assert 0 < info["pi0"] <= 1 and info["smooth_hops"] == 2
+    assert ((p > 0) & (p <= 1)).all() and (q >= info["pi0"] * p - 1e-12).all()  # adaptive BH: q >= pi0 p
+    # p-values are split-conformal: the score averaged over 2-hop neighbourhoods against the
+    # model's calibration scores averaged alike over their own spot graph
+    smoothed, calibration = test.obs["tissue_mib_score_smoothed"].to_numpy(), model.calibration_scores(hops=2)
+    assert not np.allclose(smoothed, s) and not np.allclose(calibration, model.calibration)
+    i = int(np.argmax(smoothed))
+    assert p[i] == pytest.approx((1 + (calibration >= smoothed[i]).sum()) / (calibration.size + 1))
     label = test.obs["tissue_mib_label"]
     assert isinstance(label.dtype, pd.CategoricalDtype) and list(label.cat.categories) == ["normal", "anomalous"]
     assert ((label == "anomalous").to_numpy() == (q <= 0.1)).all()
     assert np.isnan(test.obs["tissue_mib_score_genes"]).all()  # concat-svdd has no per-modality heads
     assert test.obsm["tissue_mib_latent"].shape == (test.n_obs, 32)  # concatenation of two 16-d encoders
     assert "tissue_mib_patches" not in test.obsm
-    info = test.uns["tissue_mib"]
-    assert info["method"] == "concat-svdd" and info["threshold_rule"] == "BH q <= fdr" and info["fdr"] == 0.1
+    assert info["method"] == "concat-svdd" and info["threshold_rule"] == "Storey-adaptive BH q <= fdr" and info["fdr"] == 0.1
     assert info["panel_hash"] == model.panel.hash and info["model_path"] and info["prep_cache_path"]
     flagged = (label == "anomalous").to_numpy()
     assert info["n_flagged"] == flagged.sum()
     if flagged.any():
-        assert info["score_threshold"] == pytest.approx(s[flagged].min())
+        assert info["score_threshold"] == pytest.approx(smoothed[flagged].min())
     test.write_h5ad(tmp_path / "scored.h5ad")
     back = ad.read_h5ad(tmp_path / "scored.h5ad")
     assert back.uns["tissue_mib"]["method"] == "concat-svdd"

@@ -134,3 +134,15 @@ def test_failed_save_leaves_nothing(trained, tmp_path):
     with pytest.raises(KeyError):
         bad.save(tmp_path / "x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_calibration_graph_round_trips_and_is_checked(trained, tmp_path):
+    from dataclasses import replace
+
+    _, md, _ = trained
+    edges = np.array([[0, 1, 1, 2], [1, 0, 2, 1]])
+    target = replace(md, calibration_edges=edges).save(tmp_path / "m")
+    assert np.array_equal(ModelDir.load(target).calibration_edges, edges)
+    np.save(target / "calibration_edges.npy", np.array([[0, 5], [5, 0]]))  # spot 5 of 3 calibration spots
+    with pytest.raises(InputError, match="calibration_edges.npy: not a \\(2, E\\) graph over the 3 calibration spots"):
+        ModelDir.load(target)

@@ -14,6 +14,9 @@ def score(
     model: Path = typer.Option(..., "--model", "-m", help="A model directory written by `tissue-mib train` or `bench her2st`."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder."),
     fdr: float = typer.Option(0.05, "--fdr", help="Benjamini-Hochberg level at which spots are labelled anomalous."),
+    smooth: int = typer.Option(2, "--smooth", min=0, help="Average the score over each spot's N-hop graph neighbourhood before calibrating (0: per spot)."),
+    adaptive: bool = typer.Option(True, "--adaptive/--no-adaptive", help="Storey's adaptive BH (more power where most of a section is anomalous)."),
+    min_region_spots: int = typer.Option(1, "--min-region-spots", min=1, help="Smallest flagged region (in spots) written to the GeoJSON and region table."),
     labels_dir: Path | None = typer.Option(None, "--labels-dir", help="Folder of {section}_labeled_coordinates.tsv for metrics."),
     protocol: list[str] = typer.Option(["paper"], "--protocol", help="her2st labels: 'paper' (undetermined = normal) and/or 'strict' (undetermined left out); repeat for both."),
 ) -> None:
@@ -36,12 +39,17 @@ def score(
         raise InputError(f"--fdr must be between 0 and 1, got {fdr}")
     trained = tl.TissueModel.load(model)
     adatas = read_sections(sections, labels_dir=labels_dir)
-    scored, records = score_sections(adatas, trained, out_dir=out, fdr=fdr, protocols=protocol)
+    scored, records = score_sections(adatas, trained, out_dir=out, fdr=fdr, smooth=smooth, adaptive=adaptive,
+                                     min_region_spots=min_region_spots, protocols=protocol)  # fmt: skip
     rows = []
     for ad in scored:
         flagged = int((ad.obs["tissue_mib_label"] == "anomalous").sum())
-        rows.append({"section": section_name(ad), "spots": ad.n_obs, "flagged": flagged, "max_score": float(ad.obs["tissue_mib_score"].max())})
-    echo_table(rows, ["section", "spots", "flagged", "max_score"], title=f"scored with {model} at BH q <= {fdr}")
+        regions = len(ad.obs["tissue_mib_region"].cat.categories)
+        rows.append({"section": section_name(ad), "spots": ad.n_obs, "flagged": flagged, "regions": regions,
+                     "max_score": float(ad.obs["tissue_mib_score"].max())})  # fmt: skip
+    rule = scored[0].uns["tissue_mib"]["threshold_rule"] if scored else "BH q <= fdr"
+    echo_table(rows, ["section", "spots", "flagged", "regions", "max_score"],
+               title=f"scored with {model}: {rule.replace('fdr', str(fdr))}, scores averaged over {smooth}-hop neighbourhoods")  # fmt: skip
     if records:
         cols = ["section", "protocol", "auroc", "auroc_ci", "ap", "prevalence", "f1_oracle", "f1_calibrated", "n_flagged", "n_spots"]
         echo_table(records, cols, title="metrics (f1_oracle flags exactly as many spots as are anomalous: an oracle; compare prevalence)")

@@ -48,10 +48,13 @@ def regions_geojson(adata, *, library_id: str | None = None) -> dict:
     """The flagged regions of one section as a GeoJSON FeatureCollection (dict), one Feature per region.
 
     Properties: objectType "annotation", classification {name "Anomalous", color}, name,
-    n_spots, mean_score, min_qvalue (also under `measurements`, which QuPath lists).
+    n_spots, area_um2 (the outline's area in µm²), mean_score, min_qvalue (these four also under
+    `measurements`, which QuPath lists), and `top_genes`: the region's most deviating genes
+    ("GENE +z; ...", from `tl.regions.rank_deviating_genes` when it has run, else absent).
     Runs `tl.regions.flagged_regions` first when `obs['tissue_mib_region']` is absent.
     """
-    from tissue_mib.tl.regions import REGION_KEY, flagged_regions
+    from tissue_mib.tl.regions import GENES_KEY, REGION_KEY, flagged_regions, region_genes
+    from tissue_mib.tl.tensors import microns_per_pixel
 
     if "spatial" not in adata.obsm:
         raise InputError("obsm['spatial']: missing; the AnnData has no spot coordinates")
@@ -66,6 +69,8 @@ def regions_geojson(adata, *, library_id: str | None = None) -> dict:
     spot_diameter = float(adata.uns.get("spatial", {}).get(lib, {}).get("scalefactors", {}).get("spot_diameter_fullres", 0.0))
     radius = max(0.55 * _pitch(xy_all), 0.5 * spot_diameter, 1.0)
     section = str(obs["section"].iloc[0]) if "section" in obs and len(obs) else lib
+    um2_per_px2 = microns_per_pixel(adata, lib) ** 2
+    genes = region_genes(adata) if GENES_KEY in adata.uns else None
     features = []
     regions = obs[REGION_KEY]
     graph = sp.csr_matrix(adata.obsp["spatial_connectivities"])[mask][:, mask]
@@ -76,9 +81,11 @@ def regions_geojson(adata, *, library_id: str | None = None) -> dict:
         shape = _outline(xy_all[sel], graph[sel][:, sel], radius)
         stats = {
             "n_spots": int(sel.sum()),
+            "area_um2": float(shape.area * um2_per_px2),
             "mean_score": float(obs["tissue_mib_score"].to_numpy()[sel].mean()),
             "min_qvalue": float(obs["tissue_mib_qvalue"].to_numpy()[sel].min()),
         }
+        top = {} if genes is None else {"top_genes": _top_genes(genes, str(region))}
         features.append({
             "type": "Feature",
             "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tissue-mib/{section}/region/{region}")),
@@ -88,10 +95,17 @@ def regions_geojson(adata, *, library_id: str | None = None) -> dict:
                 "classification": CLASSIFICATION,
                 "name": f"{section} region {region}",
                 **stats,
+                **top,
                 "measurements": stats,
             },
         })
     return {"type": "FeatureCollection", "features": features}
+
+
+def _top_genes(table, region: str, n: int = 5) -> str:
+    """The region's `n` most deviating genes as "GENE +z; GENE -z" (z to one decimal)."""
+    rows = table[table["region"] == region].nsmallest(n, "rank")
+    return "; ".join(f"{g} {z:+.1f}" for g, z in zip(rows["gene"], rows["z"]))
 
 
 def write_geojson(adata, path: str | Path, *, library_id: str | None = None) -> Path:

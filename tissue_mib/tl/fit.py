@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from anndata import AnnData
 
 from tissue_mib import pp
@@ -111,6 +112,7 @@ def fit(
             history = train_fit(model, data, val_data=val_data, config=train_config)
             reference = _reference(model, data, score, train_config, seed)
             calibration = rule_scores(predict(model, val_data, config=train_config), score, reference)
+            calibration_edges = graph_edges(held_prepared)
             record = section_split.to_dict() | {
                 "n_train": int(prepared.n_obs), "n_holdout": int(held_prepared.n_obs), "holdout_rows": [],
                 "holdout_sections": held, "holdout_obs_names": held_prepared.obs_names.tolist(),
@@ -121,6 +123,7 @@ def fit(
             history = train_fit(model, data.subset(split.train), val_data=data.subset(split.holdout), config=train_config)
             reference = _reference(model, data.subset(split.train), score, train_config, seed)
             calibration = rule_scores(predict(model, data, config=train_config, rows=split.holdout), score, reference)
+            calibration_edges = _subgraph_edges(prepared, split.holdout)
             record = split.to_dict() | {"holdout_sections": [], "holdout_obs_names": prepared.obs_names[split.holdout].tolist()}
         record["sections"] = sorted(library_ids(s)[0] for s in sections)
         calibration = calibration.astype(np.float64)
@@ -128,10 +131,17 @@ def fit(
         tissue_model = TissueModel(
             method=model, panel=panel, prep=prep_config, train_config=train_config, history=history,
             calibration=calibration, holdout=record, modalities=modalities, score_rule=score, reference_latent=reference,
+            calibration_edges=calibration_edges,
         )  # fmt: skip
         if out is not None:
             tissue_model.save(out)
         return tissue_model
+
+
+def _subgraph_edges(prepared, rows: np.ndarray) -> np.ndarray:
+    """(2, E) edges of the spot graph among `rows` of `prepared`, renumbered 0..len(rows)-1."""
+    graph = sp.csr_matrix(prepared.obsp["spatial_connectivities"])[rows][:, rows].tocoo()
+    return np.stack([graph.row, graph.col]).astype(np.int64)
 
 
 def _reference(model, data, score: str, config, seed: int) -> np.ndarray | None:

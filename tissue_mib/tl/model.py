@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
+from tissue_mib.calibration import neighbourhood_mean
 from tissue_mib.errors import InputError
 from tissue_mib.pp import GenePanel, PrepConfig
 from tissue_mib.train import History, ModelDir, TrainConfig
@@ -54,6 +56,8 @@ class TissueModel:
     filled from `train_config` when empty at save). score_rule: `centre` (the method's SVDD
     score) or `knn` (distance to the nearest training spots in the latent space);
     reference_latent: (n, d) training latents for `knn` (reference_latent.npy).
+    calibration_edges: (2, E) spot graph among the calibration spots (None: unknown, as in
+    models saved before it was kept; their scores cannot be averaged over neighbourhoods).
     """
 
     method: torch.nn.Module
@@ -68,6 +72,7 @@ class TissueModel:
     precision: dict = field(default_factory=dict)
     score_rule: str = "centre"
     reference_latent: np.ndarray | None = None
+    calibration_edges: np.ndarray | None = None
 
     def __post_init__(self):
         if self.score_rule not in SCORE_RULES:
@@ -80,6 +85,18 @@ class TissueModel:
         the SVDD distance of the fused head) or (`knn`) the mean Euclidean distance of the spot's
         latent to its KNN_K nearest training spots' latents."""
         return rule_scores(out, self.score_rule, self.reference_latent)
+
+    def calibration_scores(self, *, hops: int) -> np.ndarray:
+        """(n,) calibration scores averaged over `hops`-hop neighbourhoods of their own spot graph,
+        as `tl.score` averages the spots it tests."""
+        if hops == 0:
+            return self.calibration
+        if self.calibration_edges is None:
+            raise InputError(f"model {self.path or self.name}: saved without its calibration spot graph, so its scores "
+                             "cannot be averaged over neighbourhoods; score with smooth=0 or train it again")  # fmt: skip
+        n = self.calibration.size
+        graph = sp.coo_matrix((np.ones(self.calibration_edges.shape[1]), tuple(self.calibration_edges)), shape=(n, n))
+        return neighbourhood_mean(self.calibration, graph, hops=hops)
 
     @property
     def name(self) -> str:
@@ -107,6 +124,7 @@ class TissueModel:
             calibration=md.calibration, holdout=md.holdout,
             modalities=tuple(md.meta.get("modalities", ("genes", "histology"))), path=md.path,
             precision=md.precision, score_rule=md.meta.get("score_rule", "centre"), reference_latent=md.reference,
+            calibration_edges=md.calibration_edges,
         )  # fmt: skip
 
     def summary(self) -> str:
@@ -135,5 +153,6 @@ class TissueModel:
             method=self.method, panel=self.panel.to_dict(), train_config=self.train_config, prep=self.prep.to_dict(),
             history=self.history, calibration=self.calibration, holdout=self.holdout,
             meta={"modalities": list(self.modalities), "score_rule": self.score_rule}, reference=self.reference_latent,
+            calibration_edges=self.calibration_edges,
             precision=self.precision or precision_record(self.train_config.precision, self.train_config.device),
         )  # fmt: skip

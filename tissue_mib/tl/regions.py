@@ -32,13 +32,18 @@ def _flagged(adata) -> np.ndarray:
     return (adata.obs["tissue_mib_label"].astype(str) == "anomalous").to_numpy()
 
 
-def flagged_regions(adata, *, key_added: str = REGION_KEY) -> pd.Series:
+def flagged_regions(adata, *, min_spots: int = 1, key_added: str = REGION_KEY) -> pd.Series:
     """Connected components of the flagged spots on `obsp['spatial_connectivities']`, into `obs[key_added]`.
 
     Categorical region ids numbered per section by size (largest first, ties by first spot):
     "1", "2", ... for one section, "{library_id}-1", ... when the AnnData holds several.
-    Unflagged spots are NaN. Sections never share an edge, so a region lies in one section.
+    Components of fewer than `min_spots` spots are not regions: their spots stay flagged in
+    `obs['tissue_mib_label']` but get no region (NaN), as unflagged spots do. Sections never
+    share an edge, so a region lies in one section. The minimum is kept in `uns[key_added]`.
     """
+    min_spots = int(min_spots)
+    if min_spots < 1:
+        raise InputError(f"min_spots: {min_spots} is not a region size; use 1 or more")
     if "spatial_connectivities" not in adata.obsp:
         raise InputError("obsp['spatial_connectivities']: missing; build the spot graph (tissue_mib.pp.spatial_graph)")
     flagged = _flagged(adata)
@@ -53,14 +58,19 @@ def flagged_regions(adata, *, key_added: str = REGION_KEY) -> pd.Series:
             continue
         _, comp = connected_components(graph[idx][:, idx], directed=False)
         sizes = np.bincount(comp)
-        first = np.array([np.flatnonzero(comp == c)[0] for c in range(sizes.size)])
-        rank = np.empty(sizes.size, dtype=int)
-        rank[np.lexsort((first, -sizes))] = np.arange(1, sizes.size + 1)
+        first = np.full(sizes.size, idx.size)
+        np.minimum.at(first, comp, np.arange(idx.size))
+        order = np.lexsort((first, -sizes))
+        kept = order[sizes[order] >= min_spots]
+        rank = np.zeros(sizes.size, dtype=int)
+        rank[kept] = np.arange(1, kept.size + 1)
         prefix = f"{lib}-" if several else ""
-        names[idx] = [f"{prefix}{r}" for r in rank[comp]]
-        categories += [f"{prefix}{r}" for r in range(1, sizes.size + 1)]
+        in_region = rank[comp] > 0
+        names[idx[in_region]] = [f"{prefix}{r}" for r in rank[comp][in_region]]
+        categories += [f"{prefix}{r}" for r in range(1, kept.size + 1)]
     adata.obs[key_added] = pd.Categorical(names, categories=categories)
-    logger.info("%d flagged spots in %d region(s)", int(flagged.sum()), len(categories))
+    adata.uns[key_added] = {"min_spots": min_spots}
+    logger.info("%d flagged spots; %d region(s) of at least %d spot(s)", int(flagged.sum()), len(categories), min_spots)
     return adata.obs[key_added]
 
 

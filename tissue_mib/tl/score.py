@@ -9,7 +9,8 @@ import pandas as pd
 from anndata import AnnData
 
 from tissue_mib import __version__, pp
-from tissue_mib.calibration import LABELS, bh_qvalues, conformal_pvalues, label_at, score_threshold
+from tissue_mib.calibration import (LABELS, bh_qvalues, conformal_pvalues, label_at, neighbourhood_mean, score_threshold,
+                                    storey_pi0)
 from tissue_mib.errors import InputError
 from tissue_mib.tl.model import TissueModel
 from tissue_mib.tl.tensors import to_data, uses_graph
@@ -18,14 +19,22 @@ from tissue_mib.train import predict
 logger = logging.getLogger(__name__)
 
 THRESHOLD_RULE = "BH q <= fdr"
+ADAPTIVE_RULE = "Storey-adaptive BH q <= fdr"
+SMOOTH_HOPS = 2
 
 
-def score(adata: AnnData, model: TissueModel, *, fdr: float = 0.05, copy: bool = False) -> AnnData | None:
+def score(
+    adata: AnnData, model: TissueModel, *, fdr: float = 0.05, smooth: int = SMOOTH_HOPS, adaptive: bool = True,
+    copy: bool = False,
+) -> AnnData | None:
     """Score every spot of `adata` (one or several sections) with `model`.
 
-    Writes `obs['tissue_mib_score']` (higher = more anomalous), `_pvalue` (split-conformal
-    against the model's held-out healthy scores), `_qvalue` (Benjamini-Hochberg over all
-    spots of `adata`), `_label` (categorical normal/anomalous at q <= fdr),
+    Writes `obs['tissue_mib_score']` (higher = more anomalous), `_score_smoothed` (the score
+    averaged `smooth` times over each spot and its graph neighbours, `calibration.neighbourhood_mean`;
+    0: the score itself), `_pvalue` (split-conformal: the smoothed score against the model's
+    held-out healthy scores smoothed alike on their own graph), `_qvalue` (Benjamini-Hochberg
+    over all spots of `adata`; `adaptive`: Storey's adaptive BH), `_label` (categorical
+    normal/anomalous at q <= fdr),
     `_score_genes` / `_score_histology` (per-modality heads; NaN where the method has none),
     `obsm['tissue_mib_latent']` (N, d) and `uns['tissue_mib']`. Spots that preprocessing
     drops (no counts) get NaN and no label. Returns the scored copy when `copy=True`.
@@ -42,10 +51,12 @@ def score(adata: AnnData, model: TissueModel, *, fdr: float = 0.05, copy: bool =
     target = adata.copy() if copy else adata
     n = target.n_obs
     scores = model.scores(out)
-    p = conformal_pvalues(scores, model.calibration)
-    q = bh_qvalues(p)
+    graph = prepared.obsp["spatial_connectivities"]  # one block per section: no edge joins two sections
+    smoothed = neighbourhood_mean(scores, graph, hops=smooth)
+    p = conformal_pvalues(smoothed, model.calibration_scores(hops=smooth))
+    q = bh_qvalues(p, adaptive=adaptive)
     labels = label_at(q, fdr)
-    threshold = score_threshold(scores, q, fdr)
+    threshold = score_threshold(smoothed, q, fdr)
 
     def full(values: np.ndarray) -> np.ndarray:
         arr = np.full((n, *values.shape[1:]), np.nan)
@@ -53,6 +64,7 @@ def score(adata: AnnData, model: TissueModel, *, fdr: float = 0.05, copy: bool =
         return arr
 
     target.obs["tissue_mib_score"] = full(scores)
+    target.obs["tissue_mib_score_smoothed"] = full(smoothed)
     target.obs["tissue_mib_pvalue"] = full(p)
     target.obs["tissue_mib_qvalue"] = full(q)
     codes = np.full(n, -1, dtype=np.int8)
@@ -74,8 +86,10 @@ def score(adata: AnnData, model: TissueModel, *, fdr: float = 0.05, copy: bool =
         "score_rule": model.score_rule,
         "params": model.method.config(),
         "modalities": list(model.modalities),
-        "threshold_rule": THRESHOLD_RULE,
+        "threshold_rule": ADAPTIVE_RULE if adaptive else THRESHOLD_RULE,
         "fdr": float(fdr),
+        "smooth_hops": int(smooth),
+        "pi0": storey_pi0(p) if adaptive else 1.0,
         "score_threshold": float(threshold),
         "n_flagged": int((labels.codes == 1).sum()),
         "n_unscored": int(n_unscored),
@@ -88,7 +102,7 @@ def score(adata: AnnData, model: TissueModel, *, fdr: float = 0.05, copy: bool =
         "version": __version__,
     })  # fmt: skip
     logger.info("scored %d spots with %s: %d flagged at %s = %g", len(rows), model.name,
-                target.uns["tissue_mib"]["n_flagged"], THRESHOLD_RULE, fdr)  # fmt: skip
+                target.uns["tissue_mib"]["n_flagged"], target.uns["tissue_mib"]["threshold_rule"], fdr)  # fmt: skip
     return target if copy else None
 
 

@@ -78,12 +78,19 @@ def coords_um(prepared: AnnData) -> np.ndarray:
     out = np.empty_like(xy)
     libs = prepared.obs[LIBRARY_KEY].astype(str).to_numpy()
     for lib in np.unique(libs):
-        scale = prepared.uns.get("spatial", {}).get(lib, {}).get("scalefactors", {})
-        mpp = scale.get("microns_per_pixel")
-        if mpp is None and "spot_diameter_fullres" in scale:
-            um = prepared.uns["spatial"][lib].get("metadata", {}).get("spot_diameter_um", 55.0)
-            mpp = float(um) / float(scale["spot_diameter_fullres"])
-        if mpp is None:
-            raise InputError(f"section {lib}: uns['spatial'][{lib!r}]['scalefactors'] has no microns_per_pixel")
-        out[libs == lib] = xy[libs == lib] * float(mpp)
+        out[libs == lib] = xy[libs == lib] * microns_per_pixel(prepared, lib)
     return out
+
+
+def microns_per_pixel(adata: AnnData, lib: str) -> float:
+    """Micrometres per full-resolution pixel of library `lib`: its scalefactors' `microns_per_pixel`,
+    else the spot diameter in µm (metadata `spot_diameter_um`, Visium's 55 by default) over
+    `spot_diameter_fullres`."""
+    spatial = adata.uns.get("spatial", {}).get(lib, {})
+    scale = spatial.get("scalefactors", {})
+    mpp = scale.get("microns_per_pixel")
+    if mpp is None and "spot_diameter_fullres" in scale:
+        mpp = float(spatial.get("metadata", {}).get("spot_diameter_um", 55.0)) / float(scale["spot_diameter_fullres"])
+    if mpp is None:
+        raise InputError(f"section {lib}: uns['spatial'][{lib!r}]['scalefactors'] has no microns_per_pixel")
+    return float(mpp)

@@ -9,6 +9,9 @@ Layout of a model directory:
     weights.safetensors  every parameter and buffer (the SVDD centre is a buffer)
     history.json         the training history
     calibration.npy      held-out healthy scores (float64, for split-conformal p-values)
+    calibration_edges.npy  (2, E) int64 spot graph among the calibration spots (indices into
+                         calibration.npy), to average their scores over neighbourhoods as
+                         scoring does; absent in models from before 0.9
     reference_latent.npy training latents (float32; only for the `knn` score rule)
     holdout.json         how the held-out data was chosen and which rows
 
@@ -56,6 +59,7 @@ class ModelDir:
     training run (resolved dtype, reason, measured GEMM GFLOP/s); empty: resolved from
     `train_config` when saved. path: where it was loaded from / last saved to. reference:
     (n, d) float32 training latents of a `knn`-scored model (reference_latent.npy), else None.
+    calibration_edges: (2, E) int64 graph among the calibration spots, else None.
     """
 
     method: torch.nn.Module
@@ -69,6 +73,7 @@ class ModelDir:
     path: Path | None = None
     precision: dict = field(default_factory=dict)
     reference: np.ndarray | None = None
+    calibration_edges: np.ndarray | None = None
 
     def save(self, path: str | Path) -> Path:
         """Write the directory at `path` atomically (replacing an earlier model directory there).
@@ -122,6 +127,8 @@ class ModelDir:
         np.save(folder / "calibration.npy", np.asarray(self.calibration, dtype=np.float64))
         if self.reference is not None:
             np.save(folder / "reference_latent.npy", np.asarray(self.reference, dtype=np.float32))
+        if self.calibration_edges is not None:
+            np.save(folder / "calibration_edges.npy", np.asarray(self.calibration_edges, dtype=np.int64))
         (folder / "holdout.json").write_text(json.dumps(plain(self.holdout)))
 
     @classmethod
@@ -162,9 +169,11 @@ class ModelDir:
             raise InputError(f"{weights}: weights do not fit method {name!r} ({first})") from exc
         built.eval()
         calibration = _read(path / "calibration.npy", lambda p: np.load(p, allow_pickle=False), binary=True)
-        reference = None
-        if (path / "reference_latent.npy").is_file():
-            reference = _read(path / "reference_latent.npy", lambda p: np.load(p, allow_pickle=False), binary=True)
+        reference = _optional_array(path / "reference_latent.npy")
+        edges = _optional_array(path / "calibration_edges.npy")
+        if edges is not None and (edges.ndim != 2 or edges.shape[0] != 2 or (edges.size and not
+                                  (0 <= edges.min() and edges.max() < calibration.size))):  # fmt: skip
+            raise InputError(f"{path / 'calibration_edges.npy'}: not a (2, E) graph over the {calibration.size} calibration spots")
         return cls(
             method=built,
             panel=panel,
@@ -177,6 +186,7 @@ class ModelDir:
             path=path,
             precision=config.get("precision") or {},
             reference=reference,
+            calibration_edges=edges,
         )
 
 
@@ -194,6 +204,11 @@ def _replace_dir(src: Path, dst: Path) -> None:
         raise
     finally:
         shutil.rmtree(old)
+
+
+def _optional_array(file: Path) -> np.ndarray | None:
+    """The array in `file` (an optional .npy of the directory), None when absent."""
+    return _read(file, lambda p: np.load(p, allow_pickle=False), binary=True) if file.is_file() else None
 
 
 def _read(file: Path, parse, *, binary: bool = False):
