@@ -1,7 +1,11 @@
-"""Process-wide settings: verbosity (progress bars) and the default device.
+"""Process-wide settings: verbosity (progress bars) and the input limits.
 
 `settings.progress` turns every progress bar off when False (the CLI's `--quiet`, or the
-environment variable TISSUE_MIB_QUIET=1). Library code logs through `logging`, never print.
+environment variable TISSUE_MIB_QUIET=1). `settings.max_image_pixels` and
+`settings.max_memory` (a size such as "8G" or bytes) override the environment variables
+TISSUE_MIB_MAX_IMAGE_PIXELS and TISSUE_MIB_MAX_MEMORY; None leaves them, or the defaults
+(1e9 pixels, 80% of RAM), in force (`tissue_mib.io.guard`). Library code logs through
+`logging`, never print.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ logger = logging.getLogger("tissue_mib")
 @dataclass
 class Settings:
     progress: bool = field(default_factory=lambda: os.environ.get("TISSUE_MIB_QUIET", "") in ("", "0"))
+    max_image_pixels: int | None = None
+    max_memory: int | str | None = None
 
 
 settings = Settings()

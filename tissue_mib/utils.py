@@ -117,9 +117,9 @@ def read_yaml_mapping(path: str | os.PathLike, *, what: str) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: {what} not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+        data = yaml.safe_load(path.read_bytes()) or {}
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: a bad date such as 2001-02-30
+        raise InputError(f"{path}: not valid YAML ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: {what} must be a mapping, got {type(data).__name__}")
     return data

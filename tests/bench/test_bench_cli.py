@@ -71,7 +71,7 @@ def test_bad_options_are_input_errors(shared_data):
     res = runner.invoke(_app, ["bench", "sim", "--quick", "--seeds", "a,b"])
     assert isinstance(res.exception, InputError) and "--seeds" in str(res.exception)
     res = runner.invoke(_app, ["bench", "cxr", "--synthetic", "--epochs", "0"])
-    assert isinstance(res.exception, InputError) and "'epochs' must be an integer >= 1" in str(res.exception)
+    assert isinstance(res.exception, InputError) and "--epochs = 0: must be an integer >= 1" in str(res.exception)
 
 
 def _nan_loss(cls, monkeypatch):
@@ -124,7 +124,7 @@ def test_bench_mfeat_records_a_failing_cell_and_goes_on(tmp_path, shared_data, m
 def test_bad_input_exits_before_any_cell(monkeypatch):
     calls = []
     monkeypatch.setattr("tissue_mib.bench.sim.fit_predict", lambda *a, **k: calls.append(a))
-    for args, what in ((["--epochs", "0"], "'epochs'"), (["--datasets", "I,IV"], "'IV'"), (["--n", "5"], "n=5"),
+    for args, what in ((["--epochs", "0"], "--epochs = 0"), (["--datasets", "I,IV"], "'IV'"), (["--n", "5"], "--n = 5"),
                        (["--device", "tpu"], "tpu")):
         res = runner.invoke(_app, ["bench", "sim", "--quick", *args])
         assert isinstance(res.exception, InputError) and what in str(res.exception), (args, res.output)

@@ -49,7 +49,7 @@ def test_score_writes_every_key(multimodal, section_factory, tmp_path):
     model, _ = multimodal
     test = section_factory("T", seed=7, anomalous=True)
     test.obsm["tissue_mib_patches"] = np.zeros((test.n_obs, 8, 8, 3), np.uint8)
-    assert tl.score(test, model, fdr=0.1) is None
+    assert tl.score(test, model, fdr=0.1, smooth=2) is None
     for key in KEYS:
         assert key in test.obs
     s = test.obs["tissue_mib_score"].to_numpy()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from tissue_mib.checks import check_float, check_int, check_seed
 from tissue_mib.errors import InputError
 from tissue_mib.lock import folder_lock
 from tissue_mib.utils import read_yaml_mapping
@@ -28,6 +29,21 @@ def read_sections(specs: list[str], *, labels_dir: Path | None = None) -> list:
     if not adatas:
         raise InputError(f"no sections matched {' '.join(specs)!r}")
     return adatas
+
+
+def at_least(lo: int, option: str):
+    """A typer callback: an integer option (None passes) range-checked, e.g. `--epochs` >= 1."""
+    return lambda value: value if value is None else check_int(value, name=option, lo=lo)
+
+
+def seed_in_range(option: str):
+    """A typer callback: a seed option (None passes) in 0..2^32-1."""
+    return lambda value: value if value is None else check_seed(value, name=option)
+
+
+def open_unit(option: str):
+    """A typer callback: a float option in (0, 1), e.g. `--fdr`."""
+    return lambda value: check_float(value, name=option, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
 
 
 PRESETS = Path(__file__).resolve().parents[1] / "configs"  # shipped with the package

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from tissue_mib.cli._common import echo_table
+from tissue_mib.cli._common import at_least, echo_table, seed_in_range
 
 DEMO_METHODS = ("omib", "ibma", "concat-svdd", "gene-svdd", "histo-svdd")
 
@@ -16,9 +16,9 @@ def demo(
     full: bool = typer.Option(False, "--full", help="The paper-sized setting: full cohort (8 x 2,000-3,000 spots), ResNet-18, more epochs."),
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Where the cohort, models, maps and tables go."),
     methods: str = typer.Option(",".join(DEMO_METHODS), "--methods", help="Comma-separated methods to train and compare."),
-    epochs: int | None = typer.Option(None, "--epochs", help="Override the epochs of every method."),
+    epochs: int | None = typer.Option(None, "--epochs", callback=at_least(1, "--epochs"), help="Override the epochs of every method."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", callback=seed_in_range("--seed")),
 ) -> None:
     """Write the synthetic cohort, train OMIB, IBMA and the baselines on SYN-NB-A..H, score SYN-BC-A..D,
     print AUROC/AP/F1 per section and method, and write anomaly maps.

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import typer
 
+from tissue_mib.cli._common import at_least, seed_in_range
 from tissue_mib.errors import InputError
 
 
 def demo_data(
     small: bool = typer.Option(False, "--small", help="A few hundred spots and 500 genes per section (seconds) instead of 2,100-2,900 spots and 2,000 genes."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for the cohort [default: the catalogue's synthetic folder, $TISSUE_MIB_SYNTHETIC_DIR or the user cache]."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed writes the same cohort."),
+    seed: int = typer.Option(0, "--seed", callback=seed_in_range("--seed"), help="Random seed; the same seed writes the same cohort."),
     fractions: str | None = typer.Option(None, "--anomaly-fractions", help="Anomalous share of SYN-BC-A..D, 4 comma-separated values [default: 0.876,0.214,0.722,0.454]."),
     contamination_text: str = typer.Option(
         "0",
@@ -21,7 +22,7 @@ def demo_data(
         metavar="FRAC",
         help="Share (0 to 0.5) of the healthy sections' (SYN-NB-A..H) spots made anomalous with the same planted anomalies as SYN-BC, so the healthy reference is impure; the truth is in obs['anomaly_kind'].",
     ),
-    n_jobs: int = typer.Option(1, "--n-jobs", "-j", help="Sections written in parallel processes."),
+    n_jobs: int = typer.Option(1, "--n-jobs", "-j", callback=at_least(1, "--n-jobs"), help="Sections written in parallel processes."),
     force: bool = typer.Option(False, "--force", help="Write again even if the same cohort is already there."),
 ) -> None:
     """Write SYN-NB-A..H (healthy) and SYN-BC-A..D (planted anomalies) as Space Ranger folders + .h5ad.

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import typer
 
-from tissue_mib.cli._common import echo_table, read_sections
+from tissue_mib.cli._common import at_least, echo_table, open_unit, read_sections
 
 
 def score(
     sections: list[str] = typer.Argument(..., help="Sections: paths (BC-A.h5ad, a Space Ranger folder), catalogue names (BC-A, SYN-BC-A..D) or globs."),
     model: Path = typer.Option(..., "--model", "-m", help="A model directory written by `tissue-mib train` or `bench her2st`."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder."),
-    fdr: float = typer.Option(0.05, "--fdr", help="Benjamini-Hochberg level at which spots are labelled anomalous."),
-    smooth: int = typer.Option(2, "--smooth", min=0, help="Average the score over each spot's N-hop graph neighbourhood before calibrating (0: per spot)."),
+    fdr: float = typer.Option(0.05, "--fdr", callback=open_unit("--fdr"), help="Benjamini-Hochberg level at which spots are labelled anomalous."),
+    smooth: int = typer.Option(0, "--smooth", callback=at_least(0, "--smooth"), help="Average the score over each spot's N-hop graph neighbourhood before calibrating (0: per spot; see docs/outputs.md before raising it)."),
     adaptive: bool = typer.Option(True, "--adaptive/--no-adaptive", help="Storey's adaptive BH (more power where most of a section is anomalous)."),
-    min_region_spots: int = typer.Option(1, "--min-region-spots", min=1, help="Smallest flagged region (in spots) written to the GeoJSON and region table."),
+    min_region_spots: int = typer.Option(1, "--min-region-spots", callback=at_least(1, "--min-region-spots"), help="Smallest flagged region (in spots) written to the GeoJSON and region table."),
     labels_dir: Path | None = typer.Option(None, "--labels-dir", help="Folder of {section}_labeled_coordinates.tsv for metrics."),
     protocol: list[str] = typer.Option(["paper"], "--protocol", help="her2st labels: 'paper' (undetermined = normal) and/or 'strict' (undetermined left out); repeat for both."),
 ) -> None:
@@ -32,11 +32,8 @@ def score(
       tissue-mib score BC-A --model runs/her2st/models/omib-genes+histology
     """
     from tissue_mib import tl
-    from tissue_mib.errors import InputError
     from tissue_mib.pipeline import score_sections, section_name
 
-    if not 0 < fdr < 1:
-        raise InputError(f"--fdr must be between 0 and 1, got {fdr}")
     trained = tl.TissueModel.load(model)
     adatas = read_sections(sections, labels_dir=labels_dir)
     scored, records = score_sections(adatas, trained, out_dir=out, fdr=fdr, smooth=smooth, adaptive=adaptive,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from tissue_mib.cli._common import echo_table, load_config, read_sections
+from tissue_mib.cli._common import at_least, echo_table, load_config, read_sections, seed_in_range
 from tissue_mib.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -20,11 +20,11 @@ def train(
     method: str = typer.Option("omib", "--method", "-m", help="omib, ibma, e-mib, l-mib, c-mib, concat-svdd, gene-svdd, histo-svdd."),
     config: Path | None = typer.Option(None, "--config", "-c", help="YAML preset: a path, or a shipped preset name (omib, ibma, e-mib, l-mib, c-mib, concat-svdd, gene-svdd, histo-svdd); command-line options win."),
     out: Path = typer.Option(Path("runs/model"), "--out", "-o", help="Model directory to write."),
-    epochs: int | None = typer.Option(None, "--epochs", "-e", help="Training epochs (main phase; OMIB's warm-up keeps its preset)."),
+    epochs: int | None = typer.Option(None, "--epochs", "-e", callback=at_least(1, "--epochs"), help="Training epochs (main phase; OMIB's warm-up keeps its preset)."),
     genes_only: bool = typer.Option(False, "--genes-only", help="Use the genes alone (sections without images)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16 (encoders); fp32 on CPU makes runs and resumed runs bit-identical."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (training is deterministic on CPU in fp32)."),
+    seed: int = typer.Option(0, "--seed", callback=seed_in_range("--seed"), help="Random seed (training is deterministic on CPU in fp32)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint (same options; bit for bit on CPU in fp32)."),
     checkpoint_dir: Path | None = typer.Option(None, "--checkpoint-dir", help="Where the per-epoch checkpoint goes [default: OUT.checkpoint]; removed once the model is written."),
 ) -> None:

@@ -27,6 +27,7 @@ SYNTHETIC_ENV = "TISSUE_MIB_SYNTHETIC_DIR"
 BUILTIN = Path(__file__).resolve().parents[2] / "configs" / "sections.yaml"  # in the repository checkout
 _RANGE = re.compile(r"^(?P<prefix>.*?)(?P<a>[A-Za-z]|\d+)\.\.(?P<b>.+)$")
 _ENTRY_KEYS = {"path", "root", "section", "image", "labels_dir", "layer"}
+MAX_RANGE = 10_000  # names one range may expand to
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,12 @@ def expand(token: str) -> list[str]:
     prefix, a, b = m["prefix"], m["a"], m["b"]
     if b.startswith(prefix) and b != prefix:
         b = b[len(prefix):]
-    if a.isdigit() and b.isdigit() and int(a) <= int(b):
+    if a.isdecimal() and b.isdecimal() and int(a) <= int(b):
+        if int(b) - int(a) >= MAX_RANGE:
+            raise InputError(f"section range {token!r} names {int(b) - int(a) + 1} sections; at most {MAX_RANGE}")
         width = len(a) if a.startswith("0") else 0
         return [f"{prefix}{i:0{width}d}" for i in range(int(a), int(b) + 1)]
-    if len(a) == 1 and len(b) == 1 and a.isalpha() and b.isalpha() and a.islower() == b.islower() and a <= b:
+    if len(a) == 1 and len(b) == 1 and (a + b).isascii() and a.isalpha() and b.isalpha() and a.islower() == b.islower() and a <= b:
         return [f"{prefix}{chr(c)}" for c in range(ord(a), ord(b) + 1)]
     raise InputError(f"bad section range {token!r}: use e.g. NB-A..H or S1..12")
 
@@ -84,27 +87,28 @@ class Catalogue:
         doc = read_yaml_mapping(file, what="catalogue file")
         base = file.parent
         roots = {}
-        for key, spec in (doc.get("roots") or {}).items():
-            if not isinstance(spec, dict) or "path" not in spec:
-                raise InputError(f"{file}: roots.{key} needs a 'path'")
+        for key, spec in _part(doc, "roots", dict, file).items():
+            if not isinstance(spec, dict) or not isinstance(spec.get("path"), str) or not isinstance(spec.get("env", ""), str):
+                raise InputError(f"{file}: roots.{key} needs a 'path' (text) and an optional 'env' (a variable name)")
             env = spec.get("env")
             roots[key] = Path(os.environ[env]).expanduser() if env and os.environ.get(env) else base / Path(spec["path"]).expanduser()
         self.roots.update(roots)
-        for key, spec in (doc.get("sections") or {}).items():
+        for key, spec in _part(doc, "sections", dict, file).items():
             if not isinstance(spec, dict) or not ({"path", "root"} & spec.keys()) or spec.keys() - _ENTRY_KEYS:
                 raise InputError(f"{file}: sections.{key} needs 'path' or 'root' (keys: {', '.join(sorted(_ENTRY_KEYS))})")
+            _check_entry(spec, where=f"{file}: sections.{key}")
             if "root" in spec and spec["root"] not in roots:
                 raise InputError(f"{file}: sections.{key} uses unknown root {spec['root']!r}")
             self._patterns.append(str(key))
             for name in expand(str(key)):
                 self.unavailable.pop(name, None)
                 self.entries[name] = {**spec, "_file": file, "_base": base, "_root": roots.get(spec.get("root"))}
-        for key, message in (doc.get("unavailable") or {}).items():
+        for key, message in _part(doc, "unavailable", dict, file).items():
             self._patterns.append(str(key))
             for name in expand(str(key)):
                 if name not in self.entries:
                     self.unavailable[name] = " ".join(str(message).split())
-        for key in doc.get("synthetic") or []:
+        for key in _part(doc, "synthetic", list, file):
             self._patterns.append(str(key))
             self.synthetic.extend(expand(str(key)))
 
@@ -172,6 +176,25 @@ class Catalogue:
             labels_dir=where(spec.get("labels_dir")),
             layer=spec.get("layer"),
         )
+
+
+def _part(doc: dict, key: str, kind: type, file: Path):
+    """`doc[key]` (empty when absent), which must be a `kind` (dict or list)."""
+    value = doc.get(key) or kind()
+    if not isinstance(value, kind):
+        raise InputError(f"{file}: '{key}' must be a {'mapping' if kind is dict else 'list'}, got {type(value).__name__}")
+    return value
+
+
+def _check_entry(spec: dict, *, where: str) -> None:
+    """A section entry's values are text or numbers, and `{name}` is the only placeholder."""
+    for key, value in spec.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise InputError(f"{where}.{key} must be text, got {type(value).__name__}")
+        try:
+            str(value).format(name="X")
+        except (KeyError, IndexError, ValueError, AttributeError):
+            raise InputError(f"{where}.{key} = {value!r}: the only placeholder allowed is {{name}}") from None
 
 
 def _synthetic_ref(name: str) -> SectionRef:

@@ -12,10 +12,20 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from tissue_mib.checks import check_positive
 from tissue_mib.errors import InputError
+from tissue_mib.io.guard import check_h5_file
 from tissue_mib.io.images import SlideImage, is_blank
 from tissue_mib.io.section import gene_table
-from tissue_mib.io.validate import check_image_covers, check_not_empty, check_values
+from tissue_mib.io.validate import (
+    check_image_covers,
+    check_not_empty,
+    check_spot_columns,
+    check_spot_diameter,
+    check_unique,
+    check_values,
+    duplicates_checked_after,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +43,10 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    check_h5_file(path)
     try:
-        adata = ad.read_h5ad(path)
+        with duplicates_checked_after():
+            adata = ad.read_h5ad(path)
     except Exception as exc:  # noqa: BLE001 - h5py/anndata raise many types on corrupt files
         raise InputError(f"{path}: cannot read h5ad ({type(exc).__name__}: {exc})") from None
     where = str(path)
@@ -53,6 +65,7 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
         raise InputError(f"{path}: X is empty; pick a layer with layer=")
     if "spatial" not in adata.obsm:
         raise InputError(f"{path}: has no obsm['spatial'] (spot coordinates); tissue-mib needs them for the spot graph and patches")
+    check_unique(adata.obs_names, what="spot name (obs_names)", where=str(path))
     X = sp.csr_matrix(X, dtype=np.float32)
     check_not_empty(*X.shape, where=where)
     non_integer = check_values(X, where=where)
@@ -74,6 +87,9 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
         obs["library_id"] = libraries[0]
     obs["library_id"] = pd.Categorical(obs["library_id"].astype(str))
     obs["section"] = pd.Categorical(obs["section"].astype(str) if "section" in obs else obs["library_id"].astype(str))
+    spot_columns = [c for c in ("in_tissue", "array_row", "array_col") if c in obs]
+    if spot_columns:
+        obs[spot_columns] = check_spot_columns(obs[spot_columns], where=f"{path} obs", grid_min=-1)
     for col in ("array_row", "array_col"):
         obs[col] = obs[col].astype(np.int64) if col in obs else np.full(len(obs), -1, dtype=np.int64)
     obs["in_tissue"] = obs["in_tissue"].astype(np.int64) if "in_tissue" in obs else np.ones(len(obs), dtype=np.int64)
@@ -85,6 +101,8 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
     for lib in libraries:
         mask = (obs["library_id"] == lib).to_numpy()
         entry = _library_entry(spatial.get(lib, {}), source=str(path), is_normalised=non_integer)
+        if "spot_diameter_fullres" in entry["scalefactors"]:
+            check_spot_diameter(entry["scalefactors"]["spot_diameter_fullres"], xy[mask], where=f"{path} uns['spatial'][{lib!r}]['scalefactors']")
         if image is not None:
             with SlideImage(image) as slide:
                 check_image_covers(xy, height=slide.shape[0], width=slide.shape[1], scale=1.0, image=str(image))
@@ -129,7 +147,7 @@ def _drop_images_not_covering(entry: dict, xy: np.ndarray, *, where: str) -> Non
 def _library_entry(entry: dict, *, source: str, is_normalised: bool) -> dict:
     """Complete a `uns['spatial'][lib]` entry with the tissue-mib scale factors and metadata."""
     images = {k: np.ascontiguousarray(np.asarray(v)[..., :3]).astype(np.uint8) for k, v in dict(entry.get("images", {})).items()}
-    sf = {k: float(v) for k, v in dict(entry.get("scalefactors", {})).items()}
+    sf = {k: _scalefactor(k, v, source=source) for k, v in dict(entry.get("scalefactors", {})).items()}
     old = {k: _plain(v) for k, v in dict(entry.get("metadata", {})).items()}
     if "microns_per_pixel" not in sf:
         if "spot_diameter_fullres" in sf:
@@ -148,6 +166,13 @@ def _library_entry(entry: dict, *, source: str, is_normalised: bool) -> dict:
         "source": source,
     }
     return {"images": images, "scalefactors": sf, "metadata": metadata}
+
+
+def _scalefactor(key: str, value, *, source: str) -> float:
+    """A scale factor: finite and > 0; NaN microns_per_pixel is tissue-mib's own "unknown" and stays."""
+    if key == "microns_per_pixel" and isinstance(value, (float, np.floating)) and np.isnan(value):
+        return float("nan")
+    return check_positive(value, name=f"{source} scalefactors {key}")
 
 
 def _plain(value):

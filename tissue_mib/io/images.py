@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from tissue_mib.errors import InputError
+from tissue_mib.io.guard import check_image_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +23,9 @@ _TIFF_SUFFIXES = {".tif", ".tiff", ".svs", ".ndpi", ".scn", ".bif", ".vms", ".vm
 
 
 @contextlib.contextmanager
-def _large_images_allowed():
-    """Pillow refuses images above ~179 Mpx as decompression bombs; H&E scans are that big."""
+def _pillow_limit_off():
+    """Pillow's fixed decompression-bomb limit (~179 Mpx, a warning from 89 Mpx) is replaced by
+    ours (`guard.check_image_pixels`, configurable), checked right after the header is read."""
     old = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
@@ -35,13 +37,20 @@ def _large_images_allowed():
 
 
 def _open_pil(path: Path) -> Image.Image:
+    """Open an image lazily (the header only) and refuse it above the pixel or memory limit."""
     try:
-        with _large_images_allowed():
-            return Image.open(path)
+        with _pillow_limit_off():
+            im = Image.open(path)
     except FileNotFoundError:
         raise InputError(f"{path}: image file not found") from None
     except Exception as exc:  # Pillow raises many types for unreadable files
         raise InputError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
+    try:
+        check_image_pixels(*im.size, where=path)
+    except InputError:
+        im.close()
+        raise
+    return im
 
 
 def load_rgb(path: str | os.PathLike) -> np.ndarray:
@@ -49,12 +58,11 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     im = _open_pil(path)
     try:
-        with _large_images_allowed():
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.float64)
-                arr = np.clip(arr / max(arr.max(), 1) * 255, 0, 255).astype(np.uint8)
-                return np.repeat(arr[..., None], 3, axis=2)
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(im, dtype=np.float64)
+            arr = np.clip(arr / max(arr.max(), 1) * 255, 0, 255).astype(np.uint8)
+            return np.repeat(arr[..., None], 3, axis=2)
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
     except OSError as exc:
         raise InputError(f"{path}: cannot decode image ({exc})") from None
 
@@ -180,12 +188,11 @@ class SlideImage:
         if self._decoded is None or self._decoded[0] != level:  # keep one decoded level only
             self._decoded = None
             h, w = self._shapes[level]
-            with _large_images_allowed():
-                im = _open_pil(self.path)
-                im.draft("RGB", (w, h))
-                im = im.convert("RGB")
-                if im.size != (w, h):
-                    im = im.resize((w, h), Image.Resampling.BOX)
+            im = _open_pil(self.path)
+            im.draft("RGB", (w, h))
+            im = im.convert("RGB")
+            if im.size != (w, h):
+                im = im.resize((w, h), Image.Resampling.BOX)
             self._decoded = (level, np.asarray(im, dtype=np.uint8))
         return self._decoded[1]
 
@@ -216,10 +223,9 @@ class SlideImage:
             level = self.best_level(1 / scale)
             im = Image.fromarray(self._crop(self._levels[level], 0, 0, *self._shapes[level][::-1], self._shapes[level]))
         else:
-            with _large_images_allowed():
-                im = _open_pil(self.path)  # a fresh handle: draft() lets JPEG decode at 1/2..1/8 size
-                im.draft("RGB", size)
-                im = im.convert("RGB")
+            im = _open_pil(self.path)  # a fresh handle: draft() lets JPEG decode at 1/2..1/8 size
+            im.draft("RGB", size)
+            im = im.convert("RGB")
         im = im.resize(size, Image.Resampling.LANCZOS)
         return np.asarray(im, dtype=np.uint8), size[0] / W
 

@@ -19,7 +19,7 @@ from anndata import AnnData
 from tissue_mib.errors import InputError
 from tissue_mib.io.images import SlideImage, load_rgb
 from tissue_mib.io.section import build_section, gene_table
-from tissue_mib.io.validate import match_positions
+from tissue_mib.io.validate import GRID_MAX, check_unique, match_positions
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +63,12 @@ def read_legacy_st(
     sel_path = folder / "spotfiles" / f"{section}_selection.tsv"
     sel = _read_table(sel_path, ["x", "y", "new_x", "new_y", "pixel_x", "pixel_y", "selected"])
     sel = sel[sel["selected"] == 1]
-    sel.index = sel["x"].astype(int).astype(str) + "x" + sel["y"].astype(int).astype(str)
-    sel = sel[~sel.index.duplicated()]
+    sel.index = _spot_names(sel, where=str(sel_path), round_xy=False)
+    check_unique(sel.index, what="selected spot", where=str(sel_path))
+    pixels = sel[["pixel_x", "pixel_y"]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(pixels).all():
+        raise InputError(f"{sel_path}: pixel_x / pixel_y hold {int((~np.isfinite(pixels)).sum())} values that are not finite numbers")
+    sel[["pixel_x", "pixel_y"]] = pixels
     keep = match_positions(counts.index.to_numpy(), sel.index.to_numpy(), positions_file=str(sel_path), matrix_file=str(counts_path))
     counts = counts[keep]
     spots = sel.loc[counts.index]
@@ -126,6 +130,7 @@ def _read_counts(path: Path) -> pd.DataFrame:
     except Exception as exc:  # noqa: BLE001 - gzip/parse errors
         raise InputError(f"{path}: cannot read counts TSV ({type(exc).__name__}: {exc})") from None
     counts.index = counts.index.astype(str)
+    check_unique(counts.index, what="spot name", where=str(path))
     non_numeric = [c for c, t in counts.dtypes.items() if not np.issubdtype(t, np.number)]
     if non_numeric:
         raise InputError(f"{path}: non-numeric count columns, e.g. {non_numeric[:3]}")
@@ -161,6 +166,34 @@ def _indexed_image(folder: Path, section: str) -> tuple[Path | None, tuple[Path,
     return (path, None) if scale == 1.0 else (None, (path, scale))
 
 
+def read_labels(path: str | os.PathLike) -> pd.Series:
+    """A pathologist label table (`x`, `y`, `label`, tab-separated): the label of each spot,
+    indexed by its name "{x}x{y}" (x, y rounded). Rows without coordinates are left out; a spot
+    labelled twice is an error."""
+    path = Path(path)
+    lab = _read_table(path, ["x", "y", "label"])
+    lab = lab[lab["x"].notna() & lab["y"].notna()]
+    names = _spot_names(lab, where=str(path), round_xy=True)
+    check_unique(names, what="spot", where=str(path))
+    return pd.Series(lab["label"].to_numpy(), index=names, name="label")
+
+
+def _spot_names(table: pd.DataFrame, *, where: str, round_xy: bool) -> pd.Index:
+    """Spot names "{x}x{y}" from the x, y columns: numbers (rounded when `round_xy`, else whole)
+    in [0, GRID_MAX]."""
+    parts = []
+    for col in ("x", "y"):
+        values = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=np.float64)
+        values = np.round(values) if round_xy else values
+        bad = ~(np.isfinite(values) & (values == np.round(values)) & (values >= 0) & (values <= GRID_MAX))
+        if bad.any():
+            i = int(np.argmax(bad))
+            kind = "a number" if round_xy else "an integer"
+            raise InputError(f"{where}: {col} = {table[col].iloc[i]!r} in row {i + 1}: must be {kind} in [0, {GRID_MAX}]")
+        parts.append(values.astype(np.int64).astype(str))
+    return pd.Index(np.char.add(np.char.add(parts[0], "x"), parts[1]))
+
+
 def _join_pathologist_labels(obs: pd.DataFrame, folder: Path, section: str, labels_dir) -> None:
     """obs['pathologist_label'] (categorical, NaN where unlabelled), keyed on the rounded refined x, y."""
     explicit = labels_dir is not None
@@ -170,10 +203,7 @@ def _join_pathologist_labels(obs: pd.DataFrame, folder: Path, section: str, labe
         if explicit:
             raise InputError(f"{path}: no pathologist labels for section {section!r} in labels_dir")
         return
-    lab = _read_table(path, ["x", "y", "label"]).dropna(subset=["x", "y"])
-    lab.index = lab["x"].round().astype(int).astype(str) + "x" + lab["y"].round().astype(int).astype(str)
-    lab = lab[~lab.index.duplicated()]
-    obs["pathologist_label"] = pd.Categorical(lab["label"].reindex(obs.index))
+    obs["pathologist_label"] = pd.Categorical(read_labels(path).reindex(obs.index))
     n = int(obs["pathologist_label"].notna().sum())
     if n == 0:
         raise InputError(f"{path}: labels match none of the {len(obs)} spots of section {section}")
@@ -188,8 +218,8 @@ def _join_expression_clusters(obs: pd.DataFrame, folder: Path, section: str) -> 
     if not path.is_file() or not parsed.is_file():
         return
     clusters = _read_table(path, ["x", "y", "label"])
-    clusters.index = clusters["x"].astype(int).astype(str) + "x" + clusters["y"].astype(int).astype(str)
-    clusters = clusters[~clusters.index.duplicated()]
+    clusters.index = _spot_names(clusters, where=str(path), round_xy=False)
+    check_unique(clusters.index, what="spot", where=str(path))
     cluster = clusters["label"].reindex(obs.index)
     annot = pd.read_csv(parsed)
     annot = annot[annot["patient"] == section[0]].set_index("cluster")["is_cancer_cluster"]

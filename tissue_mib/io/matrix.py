@@ -11,8 +11,9 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from tissue_mib.errors import InputError
+from tissue_mib.io.guard import check_h5_file, check_mtx_folder
 from tissue_mib.io.section import gene_table
-from tissue_mib.io.validate import check_not_empty, check_values
+from tissue_mib.io.validate import check_not_empty, check_unique, check_values, duplicates_checked_after
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,13 @@ def read_matrix(path: str | os.PathLike) -> AnnData:
         if found is None:
             raise InputError(f"{path}: no 10x matrix found (looked for {', '.join(MATRIX_NAMES)})")
         path = found
-    raw = _read_h5(path) if path.is_file() else _read_mtx(path)
+    if path.is_file():
+        check_h5_file(path)
+    else:
+        check_mtx_folder(path)
+    with duplicates_checked_after():
+        raw = _read_h5(path) if path.is_file() else _read_mtx(path)
+    check_unique(raw.obs_names, what="barcode", where=str(path))
     var = gene_table(_column(raw, "gene_ids"), _symbols(raw))
     if "probe_ids" in raw.var:
         var["probe_ids"] = raw.var["probe_ids"].astype(str).to_numpy()

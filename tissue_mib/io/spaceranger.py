@@ -15,7 +15,7 @@ from tissue_mib.errors import InputError
 from tissue_mib.io.images import load_rgb
 from tissue_mib.io.matrix import MATRIX_NAMES, find_matrix, read_matrix
 from tissue_mib.io.section import build_section
-from tissue_mib.io.validate import match_positions
+from tissue_mib.io.validate import check_positions, check_scalefactors, check_spot_diameter, match_positions
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +51,10 @@ def read_positions(spatial: Path) -> tuple[pd.DataFrame, Path]:
         else:
             with open(path) as fh:
                 has_header = fh.readline().startswith("barcode")
-            table = pd.read_csv(path, header=0 if has_header else None)
+            table = pd.read_csv(path, header=0 if has_header else None, dtype=str, keep_default_na=False)
+            if table.shape[1] != len(POSITION_COLUMNS):
+                raise InputError(f"{path}: expected {len(POSITION_COLUMNS)} columns ({','.join(POSITION_COLUMNS)}), found {table.shape[1]}")
             if not has_header:
-                if table.shape[1] != len(POSITION_COLUMNS):
-                    raise InputError(f"{path}: expected {len(POSITION_COLUMNS)} columns ({','.join(POSITION_COLUMNS)}), found {table.shape[1]}")
                 table.columns = POSITION_COLUMNS
     except InputError:
         raise
@@ -65,9 +65,7 @@ def read_positions(spatial: Path) -> tuple[pd.DataFrame, Path]:
         raise InputError(f"{path}: positions table lacks columns {missing}")
     table = table[POSITION_COLUMNS].set_index("barcode")
     table.index = table.index.astype(str)
-    if table[POSITION_COLUMNS[1:]].isna().any().any():
-        raise InputError(f"{path}: positions table has missing values")
-    return table, path
+    return check_positions(table, where=str(path)), path
 
 
 def read_scalefactors(spatial: Path) -> dict:
@@ -75,12 +73,12 @@ def read_scalefactors(spatial: Path) -> dict:
     if not path.is_file():
         raise InputError(f"{spatial}: scalefactors_json.json is missing")
     try:
-        sf = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(sf, dict) or "spot_diameter_fullres" not in sf:
-        raise InputError(f"{path}: no 'spot_diameter_fullres' field")
-    return {k: float(v) for k, v in sf.items() if isinstance(v, (int, float))}
+        sf = json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, too long an integer, deep nesting
+        raise InputError(f"{path}: not valid JSON ({type(exc).__name__}: {exc})") from None
+    if not isinstance(sf, dict):
+        raise InputError(f"{path}: must hold a JSON object, got {type(sf).__name__}")
+    return check_scalefactors(sf, where=str(path))
 
 
 def read_images(spatial: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -115,6 +113,8 @@ def read_spaceranger(folder: str | os.PathLike, *, image: str | os.PathLike | No
         )
     positions, pos_path = read_positions(spatial)
     scalefactors = read_scalefactors(spatial)
+    check_spot_diameter(scalefactors["spot_diameter_fullres"], positions[["pxl_col_in_fullres", "pxl_row_in_fullres"]].to_numpy(),
+                        where=str(spatial / "scalefactors_json.json"))  # fmt: skip
     counts = read_matrix(matrix_path)
     keep = match_positions(counts.obs_names.to_numpy(), positions.index.to_numpy(), positions_file=str(pos_path), matrix_file=str(matrix_path))
     counts = counts[keep]

@@ -14,7 +14,7 @@ from tissue_mib.errors import InputError
 from tissue_mib.io.matrix import MATRIX_NAMES, find_matrix, read_matrix
 from tissue_mib.io.section import build_section
 from tissue_mib.io.spaceranger import read_images, read_positions, read_scalefactors
-from tissue_mib.io.validate import match_positions
+from tissue_mib.io.validate import check_spot_diameter, match_positions
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ def read_visium_hd(bins: str | os.PathLike, *, image: str | os.PathLike | None =
         raise InputError(f"{bins}: spatial/tissue_positions.parquet is missing")
     positions, pos_path = read_positions(spatial)
     sf = read_scalefactors(spatial)
+    check_spot_diameter(sf["spot_diameter_fullres"], positions[["pxl_col_in_fullres", "pxl_row_in_fullres"]].to_numpy(),
+                        where=str(spatial / "scalefactors_json.json"))  # fmt: skip
     m = _BIN_DIR.match(bins.name)
     bin_um = sf.get("bin_size_um", float(m[1]) if m else float("nan"))
     if not np.isfinite(bin_um):

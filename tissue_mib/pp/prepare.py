@@ -11,6 +11,7 @@ import numpy as np
 from anndata import AnnData
 
 from tissue_mib import __version__
+from tissue_mib.checks import check_float, check_int, check_positive
 from tissue_mib.errors import InputError
 from tissue_mib.pp import cache
 from tissue_mib.pp._util import LIBRARY_KEY, library_ids, library_masks
@@ -58,10 +59,16 @@ class PrepConfig:
             raise InputError(f"PrepConfig.batch_correction must be None or 'combat', got {self.batch_correction!r}")
         if self.stain_normalization not in (None, "macenko"):
             raise InputError(f"PrepConfig.stain_normalization must be None or 'macenko', got {self.stain_normalization!r}")
-        if self.n_pcs is not None and (self.n_pcs < 1 or not self.scale):
-            raise InputError(f"PrepConfig.n_pcs must be >= 1 and needs scale=True, got n_pcs={self.n_pcs}, scale={self.scale}")
-        if not 0 <= self.max_missing <= 1:
-            raise InputError(f"PrepConfig.max_missing must be a fraction in [0, 1], got {self.max_missing}")
+        for name, lo in (("min_spots", 0), ("n_top_genes", 1), ("patch_size", 1), ("n_neighs", 1)):
+            object.__setattr__(self, name, check_int(getattr(self, name), name=f"PrepConfig.{name}", lo=lo))
+        object.__setattr__(self, "target_sum", check_positive(self.target_sum, name="PrepConfig.target_sum"))
+        object.__setattr__(self, "max_missing", check_float(self.max_missing, name="PrepConfig.max_missing", lo=0.0, hi=1.0))
+        if self.patch_um is not None:
+            object.__setattr__(self, "patch_um", check_positive(self.patch_um, name="PrepConfig.patch_um"))
+        if self.n_pcs is not None:
+            object.__setattr__(self, "n_pcs", check_int(self.n_pcs, name="PrepConfig.n_pcs", lo=1))
+            if not self.scale:
+                raise InputError(f"PrepConfig.n_pcs = {self.n_pcs} needs scale=True")
 
     def to_dict(self) -> dict:
         """The set fields (None left out, so the dict is h5ad/YAML safe)."""
@@ -74,9 +81,14 @@ class PrepConfig:
         unknown = set(d) - set(known)
         if unknown:
             raise InputError(f"PrepConfig: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
-        casts = {"scale": _bool, "min_spots": int, "n_top_genes": int, "patch_size": int, "n_neighs": int, "n_pcs": int,
-                 "target_sum": float, "max_missing": float, "patch_um": float}
-        return cls(**{k: None if v is None else casts.get(k, str)(v) for k, v in d.items()})
+        numeric = {"min_spots", "n_top_genes", "patch_size", "n_neighs", "n_pcs", "target_sum", "max_missing", "patch_um"}
+
+        def cast(key, value):  # numbers are checked (and cast) in __post_init__
+            if value is None or key in numeric:
+                return value
+            return _bool(value) if key == "scale" else str(value)
+
+        return cls(**{k: cast(k, v) for k, v in d.items()})
 
 
 def _bool(value) -> bool:

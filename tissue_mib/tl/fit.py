@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from tissue_mib import pp
+from tissue_mib.checks import check_float, check_int, check_seed
 from tissue_mib.errors import InputError
 from tissue_mib.lock import model_lock
 from tissue_mib.methods import METHODS, build_method
@@ -78,6 +79,10 @@ def fit(
         if unknown or not modalities:
             raise InputError(f"modalities {list(modalities)}: tissue models read {', '.join(DEFAULT_ENCODERS)} ({unknown} unknown)")
         holdout_options = _holdout_options(preset.get("holdout"))
+        if epochs is not None:
+            epochs = check_int(epochs, name="epochs", lo=1)
+        seed = check_seed(seed, name="seed")
+        TrainConfig.from_dict(dict(preset.get("train") or {}))  # bad train keys fail here, before preprocessing
         method_class = METHODS.get(method)  # an unknown name fails here, before preprocessing
         if out is not None:
             ModelDir.check_target(out)
@@ -203,7 +208,12 @@ def _holdout_options(options: Mapping | None) -> dict:
     unknown = sorted(set(options or {}) - set(HOLDOUT_KEYS))
     if unknown:
         raise InputError(f"config holdout: unknown field(s) {unknown}; known: {', '.join(HOLDOUT_KEYS)}")
-    return dict(options or {})
+    checks = {
+        "fraction": lambda v: check_float(v, name="config holdout fraction", lo=0.0, hi=1.0, lo_open=True, hi_open=True),
+        "block_um": lambda v: check_float(v, name="config holdout block_um", lo=0.0, lo_open=True),
+        "min_sections": lambda v: check_int(v, name="config holdout min_sections", lo=2),
+    }
+    return {k: checks[k](v) for k, v in dict(options or {}).items()}
 
 
 def _train_config(preset: Mapping | None, phases: tuple[str, ...], *, epochs, device, precision, seed) -> TrainConfig:

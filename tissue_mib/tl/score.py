@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 THRESHOLD_RULE = "BH q <= fdr"
 ADAPTIVE_RULE = "Storey-adaptive BH q <= fdr"
-SMOOTH_HOPS = 2
+SMOOTH_HOPS = 0
 
 
 def score(

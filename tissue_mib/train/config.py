@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from tissue_mib.checks import check_float, check_int, check_positive, check_seed
 from tissue_mib.errors import InputError
 
 
@@ -41,8 +42,21 @@ class TrainConfig:
     contamination: float = 0.0
 
     def __post_init__(self):
-        if not 0.0 <= float(self.contamination) < 0.5:
-            raise InputError(f"contamination must be in [0, 0.5), got {self.contamination}")
+        if isinstance(self.epochs, dict):
+            self.epochs = {str(p): check_int(n, name=f"train config epochs.{p}", lo=1) for p, n in self.epochs.items()}
+        else:
+            self.epochs = check_int(self.epochs, name="train config epochs", lo=1)
+        self.lr = check_positive(self.lr, name="train config lr")
+        self.weight_decay = check_float(self.weight_decay, name="train config weight_decay", lo=0.0)
+        self.batch_size = check_int(self.batch_size, name="train config batch_size", lo=1)
+        self.hops = check_int(self.hops, name="train config hops", lo=1)
+        if self.threads is not None:
+            self.threads = check_int(self.threads, name="train config threads", lo=1)
+        self.seed = check_seed(self.seed, name="train config seed")
+        if self.patience is not None:
+            self.patience = check_int(self.patience, name="train config patience", lo=0)
+        self.min_delta = check_float(self.min_delta, name="train config min_delta", lo=0.0)
+        self.contamination = check_float(self.contamination, name="train config contamination", lo=0.0, hi=0.5, hi_open=True)
 
     def epochs_for(self, phases: tuple[str, ...]) -> dict[str, int]:
         """Epochs per phase, in the method's phase order."""

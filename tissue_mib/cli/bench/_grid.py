@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from tissue_mib.checks import check_seed
 from tissue_mib.errors import InputError
 
 #: exit code when the grid finished but some cells failed (0: all ran, 2: bad input, 1: crash)
@@ -12,6 +13,11 @@ CELLS_FAILED = 3
 
 def parse_ints(text: str, option: str) -> tuple[int, ...]:
     return _parse(text, option, int, "integers")
+
+
+def parse_seeds(text: str, option: str) -> tuple[int, ...]:
+    """Comma-separated seeds, each in 0..2^32-1."""
+    return tuple(check_seed(s, name=option) for s in parse_ints(text, option))
 
 
 def parse_floats(text: str, option: str) -> tuple[float, ...]:

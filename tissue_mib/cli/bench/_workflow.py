@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from tissue_mib.cli._common import PRESETS, echo_table, load_config
+from tissue_mib.cli._common import PRESETS, at_least, echo_table, load_config, seed_in_range
 
 
 def make_command(name: str, *, summary: str, example: str):
@@ -19,8 +19,8 @@ def make_command(name: str, *, summary: str, example: str):
         synthetic: bool = typer.Option(False, "--synthetic", help="Write and use a small synthetic stand-in in the same format."),
         config: Path | None = typer.Option(None, "--config", help="YAML recipe overriding the defaults: a path, or the name of a shipped recipe (emotion, sentiment, cxr)."),
         method: str | None = typer.Option(None, "--method", help="Registered method: omib, ibma, e-mib, l-mib, c-mib, concat."),
-        epochs: int | None = typer.Option(None, "--epochs", help="Training epochs (OMIB's warm-up gets a tenth more)."),
-        seed: int | None = typer.Option(None, "--seed"),
+        epochs: int | None = typer.Option(None, "--epochs", callback=at_least(1, "--epochs"), help="Training epochs (OMIB's warm-up gets a tenth more)."),
+        seed: int | None = typer.Option(None, "--seed", callback=seed_in_range("--seed")),
         out: Path | None = typer.Option(None, "--out", "-o", help=f"Folder for {name}_results.json, {name}_table.md and a PNG."),
         device: str = typer.Option("auto", "--device"),
     ) -> None:

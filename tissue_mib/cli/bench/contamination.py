@@ -6,18 +6,18 @@ from pathlib import Path
 
 import typer
 
-from tissue_mib.cli._common import echo_table
-from tissue_mib.cli.bench._grid import exit_on_failures, parse_floats, parse_ints
+from tissue_mib.cli._common import at_least, echo_table, seed_in_range
+from tissue_mib.cli.bench._grid import exit_on_failures, parse_floats, parse_seeds
 
 
 def contamination(
     levels: str = typer.Option("0,0.1,0.2", "--levels", help="Comma-separated reference contaminations (0-0.5): the share of SYN-NB-A..H spots made anomalous; one small cohort each."),
     trim: str = typer.Option("0,match", "--trim", help="Comma-separated trimmed-loss settings (TrainConfig.contamination): 'match' (= the level) or a share in [0, 0.5)."),
     methods: str = typer.Option("omib,ibma,concat-svdd,gene-svdd,histo-svdd", "--methods", help="Comma-separated methods (default: the demo's five)."),
-    epochs: int = typer.Option(8, "--epochs", help="Epochs of every method (default: the demo's 8)."),
+    epochs: int = typer.Option(8, "--epochs", callback=at_least(1, "--epochs"), help="Epochs of every method (default: the demo's 8)."),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated training seeds; several give mean ± sd."),
-    cohort_seed: int = typer.Option(0, "--cohort-seed", help="Seed of every cohort (the tissue; only the contamination differs between levels)."),
-    threads: int | None = typer.Option(None, "--threads", help="Torch and BLAS threads (default: as they are; 1 on a shared CPU)."),
+    cohort_seed: int = typer.Option(0, "--cohort-seed", callback=seed_in_range("--cohort-seed"), help="Seed of every cohort (the tissue; only the contamination differs between levels)."),
+    threads: int | None = typer.Option(None, "--threads", callback=at_least(1, "--threads"), help="Torch and BLAS threads (default: as they are; 1 on a shared CPU)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     out: Path = typer.Option(Path("runs/contamination"), "--out", "-o", help="Folder for the cohorts, contamination_results.json and contamination_table.md."),
 ) -> None:
@@ -40,7 +40,7 @@ def contamination(
         trims=parse_trims(trim),
         methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
         epochs=epochs,
-        seeds=parse_ints(seeds, "--seeds"),
+        seeds=parse_seeds(seeds, "--seeds"),
         cohort_seed=cohort_seed,
         threads=threads,
         device=device,

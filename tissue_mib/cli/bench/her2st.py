@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from tissue_mib.cli._common import load_config
+from tissue_mib.cli._common import at_least, load_config
 
 DEFAULT_METHODS = "gene-svdd,omib,ibma,e-mib,l-mib,c-mib,concat-svdd,histo-svdd"
 
@@ -20,7 +20,7 @@ def her2st(
     weak: bool = typer.Option(True, "--weak/--no-weak", help="Also score the unlabelled patients' sections against the weak expression-cluster labels."),
     genes: bool = typer.Option(True, "--genes/--no-genes", help="Run the genes part (leave one patient out); --no-genes runs only genes + histology on A1."),
     out: Path = typer.Option(Path("runs/her2st"), "--out", "-o", help="Results JSON, ROC curves, maps and models."),
-    epochs: int = typer.Option(20, "--epochs"),
+    epochs: int = typer.Option(20, "--epochs", callback=at_least(1, "--epochs")),
     config: Path | None = typer.Option(None, "--config", "-c", help="A tl.fit preset (YAML) for every model, e.g. a lighter histology encoder."),
     device: str = typer.Option("auto", "--device"),
     seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds; every reported model is trained per seed."),
@@ -34,7 +34,7 @@ def her2st(
       tissue-mib bench her2st --methods gene-svdd --targets A1,B1 --epochs 5 --seeds 0
     """
     from tissue_mib.bench import her2st as bench
-    from tissue_mib.cli.bench._grid import parse_ints
+    from tissue_mib.cli.bench._grid import parse_seeds
     from tissue_mib.io import catalogue
 
     data_dir = data or catalogue.her2st_dir()
@@ -47,7 +47,7 @@ def her2st(
         epochs=epochs,
         config=load_config(config) or None,
         device=device,
-        seeds=tuple(parse_ints(seeds, "--seeds")),
+        seeds=parse_seeds(seeds, "--seeds"),
         variants=tuple(v for v in variants.split(",") if v) if variants else None,
         weak=weak,
         genes=genes,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from tissue_mib.cli._common import echo_table
-from tissue_mib.cli.bench._grid import exit_on_failures, parse_ints
+from tissue_mib.cli._common import at_least, echo_table
+from tissue_mib.cli.bench._grid import exit_on_failures, parse_ints, parse_seeds
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "uci-mfeat"
 
@@ -20,10 +20,10 @@ def mfeat(
     methods: str | None = typer.Option(None, "--methods", help="Comma-separated: omib, ibma, e-mib, l-mib, c-mib, concat, single (default all)."),
     seeds: str | None = typer.Option(None, "--seeds", help="Comma-separated training seeds (default 0,1,2)."),
     normal_digits: str | None = typer.Option(None, "--normal-digits", help="Digits used in turn as the normal class (default 0..9)."),
-    epochs: int | None = typer.Option(None, "--epochs", help="Epochs per run (default 50)."),
+    epochs: int | None = typer.Option(None, "--epochs", callback=at_least(1, "--epochs"), help="Epochs per run (default 50)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for mfeat_results.json, mfeat_table.md and PNGs."),
     device: str = typer.Option("auto", "--device"),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Cells run at once, each in its own process with cores/jobs threads (same seeds; e.g. 4 on an 8-core laptop)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", callback=at_least(1, "--jobs"), help="Cells run at once, each in its own process with cores/jobs threads (same seeds; e.g. 4 on an 8-core laptop)."),
 ) -> None:
     """Every method on real multi-view digits: 10-class accuracy and one-class anomaly AUROC.
 
@@ -45,7 +45,7 @@ def mfeat(
     if methods:
         changes["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
     if seeds:
-        changes["seeds"] = parse_ints(seeds, "--seeds")
+        changes["seeds"] = parse_seeds(seeds, "--seeds")
     if normal_digits:
         changes["normal_digits"] = parse_ints(normal_digits, "--normal-digits")
     cell, svdd_cell = cfg.cell, cfg.svdd_cell

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from tissue_mib.cli._common import echo_table
-from tissue_mib.cli.bench._grid import exit_on_failures, parse_floats, parse_ints
+from tissue_mib.cli._common import at_least, echo_table
+from tissue_mib.cli.bench._grid import exit_on_failures, parse_floats, parse_ints, parse_seeds
 from tissue_mib.errors import InputError
 
 
@@ -17,16 +17,16 @@ def sim(
     datasets: str | None = typer.Option(None, "--datasets", help="Comma-separated of I, II, III (default all; quick: I)."),
     methods: str | None = typer.Option(None, "--methods", help="Comma-separated table rows (default all): omib, ibma, e-mib, l-mib, c-mib, concat, 'x1 alone', 'x2 alone', 'authentic optimum', '\\[a0] alone', '\\[a1; a2] alone'."),
     seeds: str | None = typer.Option(None, "--seeds", help="Comma-separated training/data seeds (default 0,1,2)."),
-    epochs: int | None = typer.Option(None, "--epochs", help="Epochs per run (paper: 100); OMIB's warm-up gets a tenth more."),
-    n: int | None = typer.Option(None, "--n", help="Samples per data set, split 9:1 (paper: 10000)."),
-    b1: int | None = typer.Option(None, "--b1", help="Size of the superfluous block b1 (default d11; lost in the paper)."),
-    b2: int | None = typer.Option(None, "--b2", help="Size of the superfluous block b2 (default d21)."),
+    epochs: int | None = typer.Option(None, "--epochs", callback=at_least(1, "--epochs"), help="Epochs per run (paper: 100); OMIB's warm-up gets a tenth more."),
+    n: int | None = typer.Option(None, "--n", callback=at_least(10, "--n"), help="Samples per data set, split 9:1 (paper: 10000)."),
+    b1: int | None = typer.Option(None, "--b1", callback=at_least(1, "--b1"), help="Size of the superfluous block b1 (default d11; lost in the paper)."),
+    b2: int | None = typer.Option(None, "--b2", callback=at_least(1, "--b2"), help="Size of the superfluous block b2 (default d21)."),
     sweep: bool = typer.Option(True, "--sweep/--no-sweep", help="Also run the MINE budget study and the beta sweep (Figure 3)."),
     betas: str | None = typer.Option(None, "--betas", help="Comma-separated fixed betas of the sweep (default 1e-6..10, 8 points)."),
     mine_steps: str | None = typer.Option(None, "--mine-budgets", help="Comma-separated MINE step budgets to compare (default 100,500,2000)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for sim_results.json, sim_table.md and PNGs."),
     device: str = typer.Option("auto", "--device"),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Cells run at once, each in its own process with cores/jobs threads (same seeds; e.g. 4 on an 8-core laptop)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", callback=at_least(1, "--jobs"), help="Cells run at once, each in its own process with cores/jobs threads (same seeds; e.g. 4 on an 8-core laptop)."),
 ) -> None:
     """Accuracy of OMIB, IBMA, E-MIB, L-MIB, C-MIB, concat and single views on SIM-I..III, with the paper's Table 2.
 
@@ -54,7 +54,7 @@ def sim(
         if unknown:
             raise InputError(f"option --methods: unknown row(s) {unknown}; choose from {list(ROWS)}")
     if seeds:
-        changes["seeds"] = parse_ints(seeds, "--seeds")
+        changes["seeds"] = parse_seeds(seeds, "--seeds")
     if n:
         changes["n"] = n
     changes.update({k: v for k, v in {"b1": b1, "b2": b2}.items() if v is not None})
