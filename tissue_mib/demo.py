@@ -12,13 +12,15 @@ import logging
 import shutil
 from pathlib import Path
 
-from tissue_mib.utils import atomic_write
+from tissue_mib.lock import folder_lock
+from tissue_mib.utils import atomic_write, remove_partials
 
 logger = logging.getLogger(__name__)
 
 NORMAL = [f"SYN-NB-{c}" for c in "ABCDEFGH"]
 CANCER = [f"SYN-BC-{c}" for c in "ABCD"]
 UNSEEN = [f"SYN-NB-{c}" for c in "IJKL"]
+METRICS_FILE = "demo_metrics.json"
 
 # Light setting for a 2-core CPU (the default) and the paper-sized one (--full).
 SETTINGS = {
@@ -31,13 +33,19 @@ def run_demo(
     *, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int, folds: int = 1,
     smooth: int | None = None,
 ) -> tuple[list[dict], list[dict]]:
-    """Run the demo end to end; returns (one metric record per method and SYN-BC section, one
-    record per method and unseen healthy section: section, method, n_flagged, n_spots, flagged_pct)."""
+    """Run the demo end to end, holding the lock of `out`; returns (one metric record per method
+    and SYN-BC section, one record per method and unseen healthy section: section, method,
+    n_flagged, n_spots, flagged_pct)."""
+    with folder_lock(out, what="demo folder"):
+        remove_partials(out, [METRICS_FILE])
+        return _run(out=Path(out), full=full, methods=methods, epochs=epochs, device=device, seed=seed)
+
+
+def _run(*, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int) -> tuple[list[dict], list[dict]]:
     from tissue_mib import io, tl
     from tissue_mib.datasets import synthetic
     from tissue_mib.pipeline import score_sections
 
-    out = Path(out)
     cohort = out / ("cohort-full" if full else "cohort-small")
     # reuse the folder only if it holds this cohort (size, seed, generator version), not any older one
     unseen_dir = cohort / "unseen"
@@ -71,6 +79,6 @@ def run_demo(
             n_flagged = int((scored.obs["tissue_mib_label"] == "anomalous").sum())
             healthy.append({"method": method, "section": str(scored.obs["section"].iloc[0]), "n_flagged": n_flagged,
                             "n_spots": scored.n_obs, "flagged_pct": 100.0 * n_flagged / scored.n_obs})  # fmt: skip
-    with atomic_write(out / "demo_metrics.json") as tmp:
+    with atomic_write(out / METRICS_FILE) as tmp:
         tmp.write_text(json.dumps({"cancer": records, "unseen_healthy": healthy}, indent=2, default=float))
     return records, healthy

@@ -10,19 +10,26 @@ for each section `NAME` it writes, into `out_dir`,
 - `NAME.region_genes.csv`: per flagged region, the genes that deviate most from the healthy reference,
 - `NAME.metrics.json` when the section carries labels.
 
-Every file is written to a temporary name and renamed, so a failure leaves no partial output.
+Every file is written to a hidden temporary name, fsynced and renamed, so a failure or a kill
+leaves no partial output under these names. The folder's lock (`tissue_mib.lock`) is held
+from the start of scoring to the last file, so two runs never write one folder at once; the
+temporaries a killed run left for these sections are removed under it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from tissue_mib.utils import atomic_write, plain
+from tissue_mib.lock import folder_lock
+from tissue_mib.utils import atomic_write, plain, remove_partials
 
 logger = logging.getLogger(__name__)
+
+OUTPUTS = (".scored.h5ad", ".map.png", ".flagged.geojson", ".region_genes.csv", ".metrics.json")  # after NAME
 
 
 def section_name(adata) -> str:
@@ -51,15 +58,22 @@ def score_sections(
     the smallest flagged region kept (`tl.regions.flagged_regions`). Returns (scored AnnData
     list, metric records: one per labelled section and protocol).
     """
-    from tissue_mib import metrics, pl, pp, tl
-    from tissue_mib.export import geojson
+    calls = {"fdr": fdr, "adaptive": adaptive} | ({} if smooth is None else {"smooth": smooth})
+    with folder_lock(out_dir) if out_dir is not None else contextlib.nullcontext():
+        scored, records = _score(adatas, model, calls=calls, min_region_spots=min_region_spots, protocols=protocols,
+                                 method_label=method_label)  # fmt: skip
+        if out_dir is not None:
+            _write(scored, records, Path(out_dir))
+    return scored, records
+
+
+def _score(adatas, model, *, calls, min_region_spots, protocols, method_label) -> tuple[list, list[dict]]:
+    from tissue_mib import metrics, pp, tl
     from tissue_mib.tl import regions
 
-    calls = {"fdr": fdr, "adaptive": adaptive} | ({} if smooth is None else {"smooth": smooth})
     scored = [tl.score(a, model, copy=True, **calls) for a in adatas]
-    names = [section_name(a) for a in scored]
     records: list[dict] = []
-    for name, ad in zip(names, scored):
+    for ad in scored:
         regions.flagged_regions(ad, min_spots=min_region_spots)
         expression, _ = pp.prepare(ad, panel=model.panel, config=model.prep)  # served from the cache tl.score filled
         regions.rank_deviating_genes(ad, model.panel.reference(), expression=expression)
@@ -67,12 +81,17 @@ def score_sections(
             continue
         for protocol in protocols:
             rec = metrics.evaluate_adata(ad, protocol=protocol)
-            records.append({"section": name, "method": method_label or model.name, **rec})
-    if out_dir is None:
-        return scored, records
+            records.append({"section": section_name(ad), "method": method_label or model.name, **rec})
+    return scored, records
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def _write(scored: list, records: list[dict], out_dir: Path) -> None:
+    from tissue_mib import pl
+    from tissue_mib.export import geojson
+    from tissue_mib.tl import regions
+
+    names = [section_name(a) for a in scored]
+    remove_partials(out_dir, [name + suffix for name in names for suffix in OUTPUTS])
     vmin, vmax = pl.shared_scale(scored)
     for name, ad in zip(names, scored):
         with atomic_write(out_dir / f"{name}.scored.h5ad") as tmp:
@@ -84,4 +103,3 @@ def score_sections(
         if section_records:
             with atomic_write(out_dir / f"{name}.metrics.json") as tmp:
                 tmp.write_text(json.dumps(plain(section_records), indent=2))
-    return scored, records

@@ -1,13 +1,15 @@
-"""Small shared helpers: atomic file writes and seeding."""
+"""Small shared helpers: atomic file writes (and cleaning what killed writers left), seeding, YAML, plain values."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import random
+import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -15,29 +17,85 @@ import yaml
 
 from tissue_mib.errors import InputError
 
+logger = logging.getLogger(__name__)
+
+
+TMP_MARK = ".tmp-"  # temporary names are `.NAME.tmp-<random>[suffix]`, hidden beside NAME
+
+
+def temp_prefix(name: str) -> str:
+    """The prefix of every temporary name `atomic_write` and `ModelDir.save` give a target called `name`."""
+    return f".{name}{TMP_MARK}"
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+    """Yield a hidden temporary path beside `path`; fsync it and rename it onto `path` only if the block succeeds.
 
-    Usage: ``with atomic_write(out) as tmp: adata.write_h5ad(tmp)``. On any error the
-    temporary file is removed and `path` is left untouched.
+    Usage: ``with atomic_write(out) as tmp: adata.write_h5ad(tmp)``. The temporary name is
+    `.NAME.tmp-<random>` plus `suffix` (default: NAME's suffix, which writers such as
+    `np.savez` and `savefig` read). On any error the temporary file is removed and `path` is
+    left untouched; a process killed mid-write leaves only the hidden temporary file, which
+    `remove_partials` deletes.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         if tmp_path.exists():  # mkstemp makes 0600; give the file the usual mode (0666 less the umask)
-            umask = os.umask(0)
-            os.umask(umask)
-            tmp_path.chmod(0o666 & ~umask)
+            tmp_path.chmod(0o666 & ~current_umask())
+            fsync(tmp_path)
         os.replace(tmp_path, path)
+        fsync(path.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def current_umask() -> int:
+    """The process umask (read by setting it and restoring it)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def fsync(path: str | os.PathLike) -> None:
+    """Flush a file's or a folder's data and metadata to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_partials(folder: str | os.PathLike, names: Iterable[str] | None = None) -> list[Path]:
+    """Delete the temporary files and folders that killed writers left in `folder`; return them.
+
+    names: only the temporaries of these targets (file or folder names in `folder`); None:
+    every `.NAME.tmp-*` entry. Call it only while holding the lock of what it cleans
+    (`tissue_mib.lock`), so that no live writer's temporary file is removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    prefixes = None if names is None else tuple(temp_prefix(n) for n in names)
+    removed = []
+    for entry in folder.iterdir():
+        hidden = entry.name.startswith(".") and TMP_MARK in entry.name
+        if not hidden or (prefixes is not None and not entry.name.startswith(prefixes)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    if removed:
+        logger.warning("removed %d partial file(s) of an interrupted run in %s: %s", len(removed), folder,
+                       ", ".join(sorted(e.name for e in removed)))  # fmt: skip
+    return removed
 
 
 def seed_everything(seed: int) -> np.random.Generator:

@@ -75,7 +75,7 @@ def test_bad_options_are_input_errors(shared_data):
 
 
 def _nan_loss(cls, monkeypatch):
-    """Make every training step of method class `cls` return a NaN loss (the loop raises FloatingPointError)."""
+    """Make every training step of method class `cls` return a NaN loss (the loop raises TrainingDiverged)."""
     original = cls.training_loss
 
     def nan_loss(self, batch, phase):
@@ -91,11 +91,11 @@ def test_bench_sim_records_a_failing_cell_and_goes_on(tmp_path, monkeypatch):
     res = runner.invoke(_app, ["-q", "bench", "sim", "--quick", "--methods", "ibma,concat", "--seeds", "0,1", "--no-sweep",
                                "--out", str(out)])
     assert res.exit_code == CELLS_FAILED, res.output
-    assert "SIM-I ibma seed 0: FloatingPointError: non-finite loss" in res.output
+    assert "SIM-I ibma seed 0: TrainingDiverged: non-finite loss nan in phase" in res.output
     result = json.loads((out / "sim_results.json").read_text())
     by_row = {(r["row"], r["seed"]): r for r in result["records"]}
     assert by_row[("ibma", 0)]["status"] == "failed" and by_row[("ibma", 0)]["accuracy"] is None
-    assert by_row[("ibma", 1)]["error"].startswith("FloatingPointError: non-finite loss in phase")
+    assert by_row[("ibma", 1)]["error"].startswith("TrainingDiverged: non-finite loss nan in phase")
     assert by_row[("concat", 0)]["status"] == by_row[("concat", 1)]["status"] == "ok"  # the grid went on
     assert [f["cell"] for f in result["failures"]] == ["SIM-I ibma seed 0", "SIM-I ibma seed 1"]
     table = {r["method"]: r["SIM-I"] for r in result["table"]}
@@ -112,7 +112,7 @@ def test_bench_mfeat_records_a_failing_cell_and_goes_on(tmp_path, shared_data, m
     with pytest.raises(SystemExit) as exit_info:
         app()
     assert exit_info.value.code == CELLS_FAILED
-    assert "mfeat fou+fac concat seed 0 normal 0: FloatingPointError" in capsys.readouterr().err
+    assert "mfeat fou+fac concat seed 0 normal 0: TrainingDiverged" in capsys.readouterr().err
     result = json.loads((out / "mfeat_results.json").read_text())
     assert [f["cell"] for f in result["failures"]] == ["mfeat fou+fac concat seed 0", "mfeat fou+fac concat seed 0 normal 0"]
     assert all(r["status"] == "ok" for r in result["classification"] + result["anomaly"] if r["row"] != "concat")

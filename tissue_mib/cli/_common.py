@@ -1,7 +1,9 @@
-"""Helpers shared by the CLI commands: reading sections by name/path/glob, YAML configs, tables."""
+"""Helpers shared by the CLI commands: reading sections by name/path/glob, YAML configs, tables, --out locks."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import typer
 
 from tissue_mib.checks import check_float, check_int, check_seed
 from tissue_mib.errors import InputError
+from tissue_mib.lock import folder_lock
 from tissue_mib.utils import read_yaml_mapping
 
 logger = logging.getLogger(__name__)
@@ -79,3 +82,15 @@ def echo_table(rows: list[dict], columns: list[str], *, title: str | None = None
     typer.echo("  ".join("-" * w for w in widths))
     for row in cells:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+def locked_out(command):
+    """Wrap a command so that it holds the lock of its `--out` folder (when one is given) while it runs."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        out = kwargs.get("out")
+        with folder_lock(out) if out is not None else contextlib.nullcontext():
+            return command(*args, **kwargs)
+
+    return run

@@ -2,7 +2,8 @@
 
 Every module in `tissue_mib.cli` (and `tissue_mib.cli.bench`) that defines
 `register(app: typer.Typer)` adds its command(s); one file per command.
-Exit codes: 0 success, 2 bad input (one line on stderr), 1 internal error.
+Exit codes: 0 success, 2 bad input or a busy output (one line on stderr), 1 training diverged
+(one line) or an internal error.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import warnings
 
 import typer
 
-from tissue_mib.errors import InputError
+from tissue_mib.errors import InputError, TrainingDiverged
 from tissue_mib.settings import settings
 
 # third-party import-time noise that says nothing to a user (squidpy's docrep, torch.jit deprecation)
@@ -66,6 +67,9 @@ def app() -> None:
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
+    except TrainingDiverged as err:
+        typer.echo(f"error: training diverged: {err}", err=True)
+        sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from anndata import AnnData
 from tissue_mib import pp
 from tissue_mib.checks import check_float, check_int, check_seed
 from tissue_mib.errors import InputError
+from tissue_mib.lock import model_lock
 from tissue_mib.methods import METHODS, build_method
 from tissue_mib.tl.crossfit import CrossFitModel
 from tissue_mib.tl.model import SCORE_RULES, TissueModel, reference_rows, rule_scores
@@ -48,6 +50,8 @@ def fit(
     out: str | Path | None = None,
     score: str | None = None,
     folds: int | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
     **method_params,
 ) -> TissueModel | CrossFitModel:
     """Train `method` under Deep SVDD on healthy sections; return the `TissueModel`.
@@ -62,13 +66,26 @@ def fit(
     calibration and are prepared apart with the training sections' gene panel (and ComBat
     reference), exactly as `tl.score` prepares a new section, so their scores are
     exchangeable with a new healthy section's. prep: preprocessing options. out: write
-    the model directory there. score: `knn` (mean distance to the 10 nearest training spots in
-    the model's latent space) or `centre` (the method's SVDD score); None: the preset's `score`
-    key, else DEFAULT_SCORE. folds: K >= 2 cross-fits (`CrossFitModel`): the sections are
-    split into K groups and K models are trained, each holding out one group for calibration,
-    so every training section calibrates (cross-conformal calls, K times the training); None:
-    the preset's `holdout.folds`, else 1. method_params: method options (win over the preset's).
+    the model directory there, holding its lock (`tissue_mib.lock`) from start to end.
+    score: `knn` (mean distance to the 10 nearest training spots in the model's latent
+    space) or `centre` (the method's SVDD score); None: the preset's `score` key, else
+    DEFAULT_SCORE. folds: K >= 2 cross-fits (`CrossFitModel`): the sections are split into K
+    groups and K models are trained, each holding out one group for calibration, so every
+    training section calibrates (cross-conformal calls, K times the training); None: the
+    preset's `holdout.folds`, else 1. checkpoint_dir: write a training checkpoint there after
+    every epoch (`fold-k/` per member when cross-fitting); resume: continue from it (bit for
+    bit on CPU in fp32, docs/engine.md). method_params: method options (win over the preset's).
     """
+    if resume and checkpoint_dir is None:
+        raise InputError("tl.fit: resume=True needs checkpoint_dir")
+    with model_lock(out) if out is not None else contextlib.nullcontext():
+        return _fit(adatas, method=method, config=config, modalities=modalities, epochs=epochs, device=device,
+                    precision=precision, seed=seed, holdout=holdout, prep=prep, out=out, score=score, folds=folds,
+                    checkpoint_dir=checkpoint_dir, resume=resume, method_params=method_params)  # fmt: skip
+
+
+def _fit(adatas, *, method, config, modalities, epochs, device, precision, seed, holdout, prep, out, score, folds,
+         checkpoint_dir, resume, method_params) -> TissueModel | CrossFitModel:
     preset = _preset(config)
     unknown = sorted(set(modalities) - set(DEFAULT_ENCODERS))
     if unknown or not modalities:
@@ -88,24 +105,25 @@ def fit(
     holdout_options.pop("folds", None)
     settings = {"method": method, "preset": preset, "modalities": modalities, "epochs": epochs, "device": device,
                 "precision": precision, "seed": seed, "prep_config": prep_config, "score": score,
-                "holdout_options": holdout_options, "method_params": method_params}  # fmt: skip
+                "holdout_options": holdout_options, "method_params": method_params, "resume": resume}  # fmt: skip
     if folds > 1:
         members = []
         for k, group in enumerate(_fold_groups(sections, folds, seed=seed), start=1):
             logger.info("cross-fit: fold %d of %d holds out %s", k, folds, ", ".join(group))
-            members.append(_fit_one(sections, _forced_split(sections, group, seed=seed, options=holdout_options),
-                                    **settings))  # fmt: skip
+            split = _forced_split(sections, group, seed=seed, options=holdout_options)
+            fold_checkpoints = None if checkpoint_dir is None else Path(checkpoint_dir) / f"fold-{k}"
+            members.append(_fit_one(sections, split, checkpoint_dir=fold_checkpoints, **settings))
         tissue_model = CrossFitModel(members)
     else:
-        tissue_model = _fit_one(sections, _held_out_sections(sections, mode=holdout, seed=seed, options=holdout_options),
-                                **settings)  # fmt: skip
+        split = _held_out_sections(sections, mode=holdout, seed=seed, options=holdout_options)
+        tissue_model = _fit_one(sections, split, checkpoint_dir=checkpoint_dir, **settings)
     if out is not None:
         tissue_model.save(out)
     return tissue_model
 
 
 def _fit_one(sections, split, *, method, preset, modalities, epochs, device, precision, seed, prep_config, score,
-             holdout_options, method_params) -> TissueModel:
+             holdout_options, method_params, checkpoint_dir, resume) -> TissueModel:
     """One model: train on `sections` minus the held-out ones of `split` ((held library ids, Holdout) or
     ([], None) for spatial blocks); calibrate on what is held out."""
     held, section_split = split
@@ -127,6 +145,8 @@ def _fit_one(sections, split, *, method, preset, modalities, epochs, device, pre
     data = to_data(prepared, modalities, graph=graph)
     train_config = _train_config(preset.get("train"), model.phases, epochs=epochs, device=device,
                                  precision=precision, seed=seed)  # fmt: skip
+    if checkpoint_dir is not None:
+        train_config = replace(train_config, checkpoint_dir=str(checkpoint_dir), resume=resume)
     score = score or preset.get("score") or DEFAULT_SCORE
     if score not in SCORE_RULES:
         raise InputError(f"score {score!r} unknown; use one of {', '.join(SCORE_RULES)}")
@@ -150,6 +170,7 @@ def _fit_one(sections, split, *, method, preset, modalities, epochs, device, pre
         record = split.to_dict() | {"holdout_sections": [], "holdout_obs_names": prepared.obs_names[split.holdout].tolist()}
     record["sections"] = sorted(library_ids(s)[0] for s in sections)
     calibration = calibration.astype(np.float64)
+    train_config = replace(train_config, checkpoint_dir=None, resume=False)  # where it ran, not what it is
     tissue_model = TissueModel(
         method=model, panel=panel, prep=prep_config, train_config=train_config, history=history,
         calibration=calibration, holdout=record, modalities=modalities, score_rule=score, reference_latent=reference,

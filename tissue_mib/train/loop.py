@@ -19,15 +19,15 @@ from pathlib import Path
 
 import torch
 
-from tissue_mib.errors import InputError
+from tissue_mib.errors import InputError, TrainingDiverged
 from tissue_mib.nn.optim import adam
 from tissue_mib.settings import progress, progress_bar
-from tissue_mib.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from tissue_mib.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from tissue_mib.train.config import TrainConfig
 from tissue_mib.train.data import BatchLoader, MultiModalData
 from tissue_mib.train.device import cpu_threads, deterministic, grad_scaler, resolve_device, resolve_precision
 from tissue_mib.train.history import History
-from tissue_mib.utils import seed_everything
+from tissue_mib.utils import remove_partials, seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ def fit(
     callbacks: called with each epoch's record after its checkpoint is written.
     With precision='fp32' and a fixed seed, results on CPU are identical run to run, and a
     run resumed from its checkpoint ends with the same weights as an uninterrupted one.
+    A NaN/inf training or validation loss raises `TrainingDiverged` before that epoch's
+    checkpoint is written, so the last checkpoint holds the last good epoch.
     """
     config = config or TrainConfig()
     if config.resume and not config.checkpoint_dir:
@@ -85,19 +87,25 @@ def fit(
         optimizer = adam(params, lr=config.lr, weight_decay=config.weight_decay)
         scaler = grad_scaler(amp_dtype, device)
         pos = _Position()
+        run = _run_record(method, train_data, config, epochs)
+        if config.checkpoint_dir:
+            remove_partials(config.checkpoint_dir, [CHECKPOINT_NAME])  # of a run killed mid-checkpoint
         if config.resume:
-            _restore(config.checkpoint_dir, method, optimizer, scaler, loader, pos)
+            _restore(config.checkpoint_dir, method, optimizer, scaler, loader, pos, run)
         for phase_idx, phase in enumerate(method.phases):
             if phase_idx < pos.phase_idx:
                 continue
             while pos.phase_epoch < epochs[phase] and not pos.stopped:
-                record = _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, epochs[phase])
+                try:
+                    record = _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, epochs[phase])
+                except _NonFinite as bad:
+                    raise TrainingDiverged(f"{bad}; {_kept(config.checkpoint_dir, pos)}") from None
                 pos.history.records.append(record)
                 _early_stopping(method, record, config, pos, phase)
                 pos.phase_epoch += 1
                 pos.epoch += 1
                 if config.checkpoint_dir:
-                    _save(config.checkpoint_dir, method, optimizer, scaler, loader, pos)
+                    _save(config.checkpoint_dir, method, optimizer, scaler, loader, pos, run)
                 for callback in callbacks:
                     callback(record)
             _end_phase(method, pos, phase)
@@ -147,7 +155,7 @@ def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, n_epochs) 
         loss = terms["loss"]
         if not torch.isfinite(loss):
             bar.close()
-            raise FloatingPointError(f"non-finite loss in phase '{phase}', epoch {pos.epoch}: {loss.item()}")
+            raise _NonFinite(f"non-finite loss {loss.item()} in phase '{phase}', epoch {pos.epoch + 1}, batch {bar.n + 1}")
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
@@ -161,10 +169,25 @@ def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, n_epochs) 
     record = {"epoch": pos.epoch, "phase": phase, "phase_epoch": pos.phase_epoch}
     record.update({k: v / max(n_rows, 1) for k, v in sums.items()})
     record["val_loss"] = _val_loss(method, val_loader, phase) if val_loader is not None else None
+    if record["val_loss"] is not None and not math.isfinite(record["val_loss"]):
+        raise _NonFinite(f"non-finite validation loss {record['val_loss']} in phase '{phase}', epoch {pos.epoch + 1}")
     record["lr"] = optimizer.param_groups[0]["lr"]
     record["time_s"] = time.perf_counter() - start
     logger.info("epoch %d (%s): %s", pos.epoch, phase, {k: v for k, v in record.items() if k not in ("epoch", "phase")})
     return record
+
+
+class _NonFinite(Exception):
+    """A NaN/inf loss inside an epoch (turned into `TrainingDiverged` with the checkpoint's whereabouts)."""
+
+
+def _kept(checkpoint_dir, pos: _Position) -> str:
+    """Where the last good state is, for the divergence message (epochs counted from 1)."""
+    if not checkpoint_dir:
+        return "no checkpoint was kept (no checkpoint_dir)"
+    if pos.epoch == 0:
+        return "no epoch finished, so there is no checkpoint"
+    return f"the checkpoint written after epoch {pos.epoch} is kept in {Path(checkpoint_dir) / CHECKPOINT_NAME}"
 
 
 @torch.no_grad()
@@ -206,10 +229,18 @@ def _end_phase(method, pos: _Position, phase: str) -> None:
     pos.best_loss, pos.best_weights, pos.best_epoch, pos.bad_epochs, pos.stopped = math.inf, None, None, 0, False
 
 
-def _save(directory, method, optimizer, scaler, loader: BatchLoader, pos: _Position) -> None:
+def _run_record(method, train_data: MultiModalData, config: TrainConfig, epochs: dict[str, int]) -> dict:
+    """What a checkpoint must agree on to be resumed bit for bit: method, data size, loop options."""
+    keys = ("seed", "batch_size", "lr", "weight_decay", "hops", "contamination", "precision")
+    return {"method": str(getattr(method, "name", type(method).__name__)), "rows": int(train_data.n),
+            "epochs": dict(epochs), **{k: getattr(config, k) for k in keys}}  # fmt: skip
+
+
+def _save(directory, method, optimizer, scaler, loader: BatchLoader, pos: _Position, run: dict) -> None:
     save_checkpoint(
         directory,
         {
+            "run": run,
             "model": method.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict(),
@@ -226,12 +257,17 @@ def _save(directory, method, optimizer, scaler, loader: BatchLoader, pos: _Posit
     )
 
 
-def _restore(directory, method, optimizer, scaler, loader: BatchLoader, pos: _Position) -> None:
+def _restore(directory, method, optimizer, scaler, loader: BatchLoader, pos: _Position, run: dict) -> None:
     payload = load_checkpoint(directory)
     if payload is None:
         logger.info("resume: no checkpoint in %s, starting from scratch", directory)
         return
-    path = Path(directory) / "last.pt"
+    path = Path(directory) / CHECKPOINT_NAME
+    saved = payload.get("run", {})
+    differ = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in run.items() if saved.get(k) != v]
+    if differ:
+        raise InputError(f"checkpoint {path}: written by a different run ({'; '.join(differ)}); "
+                         "resume with the same options or delete it to start over")  # fmt: skip
     try:
         method.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])

@@ -15,8 +15,9 @@ Layout of a model directory:
     reference_latent.npy training latents (float32; only for the `knn` score rule)
     holdout.json         how the held-out data was chosen and which rows
 
-The directory is written to a temporary sibling and renamed into place, so a failure
-never leaves a half-written model. Loading checks every file and raises `InputError`
+The directory is written to a hidden temporary sibling (`.NAME.tmp-*`), fsynced and renamed
+into place under the directory's lock (`.NAME.lock` beside it), so a failure or a kill never
+leaves a half-written model and two runs never write one directory at once. Loading checks every file and raises `InputError`
 naming the file for a missing, truncated or corrupt file, a method name other than
 expected, a panel hash mismatch or weights that do not fit the method.
 """
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -39,7 +39,8 @@ from safetensors.torch import load_file, save_file
 
 from tissue_mib import __version__
 from tissue_mib.errors import InputError
-from tissue_mib.utils import plain
+from tissue_mib.lock import model_lock
+from tissue_mib.utils import current_umask, fsync, plain, remove_partials, temp_prefix
 from tissue_mib.train.config import TrainConfig
 from tissue_mib.train.device import precision_record
 from tissue_mib.train.history import History
@@ -75,31 +76,28 @@ class ModelDir:
     calibration_edges: np.ndarray | None = None
 
     def save(self, path: str | Path) -> Path:
-        """Write the directory at `path` atomically (replacing an earlier model directory there)."""
+        """Write the directory at `path` atomically (replacing an earlier model directory there).
+
+        Holds the model directory's lock (`tissue_mib.lock`), removes what killed saves left
+        beside it, writes and fsyncs every file in a hidden sibling `.NAME.tmp-*` and renames it
+        into place.
+        """
         path = Path(path)
         self.check_target(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a model directory gets the usual mode
-        try:
-            self._write(tmp)
-            if path.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-                path.rename(old / path.name)
-                try:
-                    tmp.rename(path)
-                except OSError:
-                    (old / path.name).rename(path)  # put the earlier model back
-                    raise
-                finally:
-                    shutil.rmtree(old)
-            else:
-                tmp.rename(path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
+        with model_lock(path):
+            remove_partials(path.parent, [path.name])
+            tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), dir=path.parent))
+            tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; a model directory gets the usual mode
+            try:
+                self._write(tmp)
+                for file in tmp.iterdir():
+                    fsync(file)
+                fsync(tmp)
+                _replace_dir(tmp, path)
+                fsync(path.parent)
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp)
         self.path = path
         return path
 
@@ -191,6 +189,22 @@ class ModelDir:
             reference=reference,
             calibration_edges=edges,
         )
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Rename folder `src` onto `dst`, moving an earlier `dst` aside first (and back should the rename fail)."""
+    if not dst.exists():
+        src.rename(dst)
+        return
+    old = Path(tempfile.mkdtemp(prefix=temp_prefix(dst.name) + "old-", dir=dst.parent))
+    dst.rename(old / dst.name)
+    try:
+        src.rename(dst)
+    except OSError:
+        (old / dst.name).rename(dst)  # put the earlier model back
+        raise
+    finally:
+        shutil.rmtree(old)
 
 
 def _optional_array(file: Path) -> np.ndarray | None:
