@@ -72,7 +72,7 @@ def _check_checkpoint(checkpoint_dir: Path, *, resume: bool) -> None:
     """A checkpoint left by an interrupted run is continued only with --resume, never silently overwritten."""
     from tissue_mib.train.checkpoint import CHECKPOINT_NAME
 
-    left = sorted(checkpoint_dir.glob(f"**/{CHECKPOINT_NAME}"))  # fold-k/ of a cross-fitted run
+    left = sorted(checkpoint_dir.glob(f"**/{CHECKPOINT_NAME}")) if checkpoint_dir.is_dir() else []  # and fold-k/
     if left and not resume:
         raise InputError(f"{left[0]}: an interrupted run left this checkpoint; add --resume to continue it, "
                          f"or delete {checkpoint_dir} to start over")  # fmt: skip
@@ -84,7 +84,7 @@ def _drop_checkpoint(checkpoint_dir: Path) -> None:
     """The model directory now holds the result: remove the checkpoint (and its folder when left empty)."""
     from tissue_mib.train.checkpoint import CHECKPOINT_NAME
 
-    for last in checkpoint_dir.glob(f"**/{CHECKPOINT_NAME}"):
+    for last in sorted(checkpoint_dir.glob(f"**/{CHECKPOINT_NAME}")) if checkpoint_dir.is_dir() else []:
         last.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             last.parent.rmdir()
