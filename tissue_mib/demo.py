@@ -8,14 +8,12 @@ healthy tissue (docs/outputs.md: at most about 1% expected at fdr 0.05).
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from pathlib import Path
 
 from tissue_mib.lock import folder_lock
+from tissue_mib.logs import step
 from tissue_mib.utils import atomic_write, remove_partials
-
-logger = logging.getLogger(__name__)
 
 NORMAL = [f"SYN-NB-{c}" for c in "ABCDEFGH"]
 CANCER = [f"SYN-BC-{c}" for c in "ABCD"]
@@ -50,19 +48,19 @@ def _run(*, out: Path, full: bool, methods: list[str], epochs: int | None, devic
     # reuse the folder only if it holds this cohort (size, seed, generator version), not any older one
     unseen_dir = cohort / "unseen"
     if not synthetic.is_complete(cohort, small=not full, seed=seed):
-        logger.info("writing the synthetic cohort to %s", cohort)
         shutil.rmtree(unseen_dir, ignore_errors=True)  # written with the cohort's size and seed, or not kept
         synthetic.write_cohort(cohort, small=not full, seed=seed)
-    normal = [io.read(cohort / f"{n}.h5ad") for n in NORMAL]
-    cancer = [io.read(cohort / f"{n}.h5ad") for n in CANCER]
-    unseen = [io.read(p if p.is_file() else synthetic.write_section(unseen_dir, n, small=not full, seed=seed))
-              for n, p in ((n, unseen_dir / f"{n}.h5ad") for n in UNSEEN)]  # fmt: skip
+    with step(f"read {len(NORMAL)} healthy, {len(CANCER)} cancer and {len(UNSEEN)} unseen healthy sections") as line:
+        normal = [io.read(cohort / f"{n}.h5ad") for n in NORMAL]
+        cancer = [io.read(cohort / f"{n}.h5ad") for n in CANCER]
+        unseen = [io.read(p if p.is_file() else synthetic.write_section(unseen_dir, n, small=not full, seed=seed))
+                  for n, p in ((n, unseen_dir / f"{n}.h5ad") for n in UNSEEN)]  # fmt: skip
+        line.detail = f"{', '.join(f'{sum(a.n_obs for a in group):,}' for group in (normal, cancer, unseen))} spots from {cohort}"
 
     setting = SETTINGS[full]
     records: list[dict] = []
     healthy: list[dict] = []
     for method in methods:
-        logger.info("demo: training %s", method)
         model = tl.fit(
             normal,
             method=method,
