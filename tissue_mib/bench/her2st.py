@@ -51,6 +51,15 @@ def _labels_for(section: str, labels_dir: Path | None) -> Path | None:
     return None
 
 
+def read_sections(data_dir: Path, names: list[str], labels_dir: Path | None) -> dict:
+    """Each section of `names` by name, with its pathologist labels from `labels_dir` where that folder
+    holds its file, else from the data folder's own (if any); a section with neither is scored, not evaluated."""
+    from tissue_mib import io
+    from tissue_mib.settings import progress
+
+    return {s: io.read(data_dir, section=s, labels_dir=_labels_for(s, labels_dir)) for s in progress(names, desc="reading her2st")}
+
+
 def run(
     *,
     data_dir: Path,
@@ -76,9 +85,7 @@ def run(
     histology encoder). seeds: every outer model and every multimodal model is trained per seed.
     genes: run the genes part (False: only genes + histology on A1).
     """
-    from tissue_mib import io
     from tissue_mib.bench.her2st_cv import DEFAULT_VARIANTS, VARIANTS, run_genes, summary
-    from tissue_mib.settings import progress
 
     out = Path(out)
     names = all_sections(data_dir)
@@ -92,8 +99,7 @@ def run(
         raise InputError(f"--variants: {', '.join(unknown)} unknown; known: {', '.join(VARIANTS)}")
     if not seeds:
         raise InputError("--seeds: give at least one seed")
-    read = {s: io.read(data_dir, section=s, labels_dir=_labels_for(s, labels_dir))
-            for s in progress(names, desc="reading her2st")}  # fmt: skip
+    read = read_sections(data_dir, names, labels_dir)
     labelled = labelled_sections(read)
     targets = [t for t in (targets or labelled) if t in labelled]
     if not targets:
