@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from tqdm.auto import tqdm
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 STEP = 25  # between INFO (20) and WARNING (30)
 logging.addLevelName(STEP, "STEP")
 logger = logging.getLogger("tissue_mib")
+_depth: ContextVar[int] = ContextVar("tissue_mib_step_depth", default=0)
 
 
 class TqdmHandler(logging.Handler):
@@ -86,10 +88,23 @@ def duration(seconds: float) -> str:
 
 
 @contextmanager
+def details() -> Iterator[None]:
+    """Steps inside the block are details of a larger one (a bench cell): they log at INFO."""
+    token = _depth.set(_depth.get() + 1)
+    try:
+        yield
+    finally:
+        _depth.reset(token)
+
+
+@contextmanager
 def step(what: str, *, log: logging.Logger = logger) -> Iterator[Step]:
-    """Time a step and log one STEP line when it ends: `what: detail (time)`; nothing if it raises."""
+    """Time a step and log one line when it ends: `what: detail (time)`, nothing if it raises.
+    STEP level, or INFO for a step inside another step (or inside `details()`)."""
     record = Step(what)
     start = time.perf_counter()
-    yield record
+    level = STEP if _depth.get() == 0 else logging.INFO
+    with details():
+        yield record
     detail = f": {record.detail}" if record.detail else ""
-    log.log(STEP, "%s%s (%s)", record.what, detail, duration(time.perf_counter() - start))
+    log.log(level, "%s%s (%s)", record.what, detail, duration(time.perf_counter() - start))

@@ -65,6 +65,9 @@ def test_log_lines_go_through_tqdm_write(monkeypatch, capsys):
     logging.getLogger("tissue_mib.x").info("hidden at the default level")
     logging.getLogger("tissue_mib.x").warning("careful")
     assert len(written) == 2 and re.fullmatch(r"fit thing: 3 spots \(0\.\d s\)", written[0]) and written[1] == "warning: careful"
+    with logs.step("bench cell"), logs.step("train inside it"):  # a step inside a step is a detail: INFO
+        pass
+    assert written[2:] == ["bench cell (0.0 s)"]
 
 
 def test_help_shows_flags_without_a_type(monkeypatch, capsys):

@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 from tissue_mib.errors import InputError
+from tissue_mib.logs import STEP, details
 from tissue_mib.utils import atomic_write, plain
 
 logger = logging.getLogger(__name__)
@@ -132,11 +133,12 @@ def _multimodal(read: dict, methods: list[str], *, out: Path, epochs: int, confi
     records = []
     for method in methods:
         for seed in seeds:
-            model = tl.fit(train, method=method, config=config, epochs=epochs, device=device, seed=seed)
-            scored, recs = score_sections([read["A1"]], model, out_dir=out / "scored" / method if seed == seeds[0] else None,
-                                          protocols=PROTOCOLS, method_label=method)  # fmt: skip
+            with details():
+                model = tl.fit(train, method=method, config=config, epochs=epochs, device=device, seed=seed)
+                scored, recs = score_sections([read["A1"]], model, out_dir=out / "scored" / method if seed == seeds[0] else None,
+                                              protocols=PROTOCOLS, method_label=method)  # fmt: skip
             depth = depth_correlations(read["A1"], scored[0].obs["tissue_mib_score"].to_numpy())
-            logger.info("A1 %s seed %d: AUROC %s", method, seed, [r["auroc"] for r in recs])
+            logger.log(STEP, "A1 %s seed %d: AUROC %s", method, seed, [r["auroc"] for r in recs])
             records += [r | depth | {"split": "multimodal", "seed": seed, "variant": method,
                                      "modalities": "+".join(model.modalities), "paper_name": "BC-A"} for r in recs]  # fmt: skip
     return records
