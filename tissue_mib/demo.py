@@ -36,10 +36,12 @@ def run_demo(
     n_flagged, n_spots, flagged_pct)."""
     with folder_lock(out, what="demo folder"):
         remove_partials(out, [METRICS_FILE])
-        return _run(out=Path(out), full=full, methods=methods, epochs=epochs, device=device, seed=seed)
+        return _run(out=Path(out), full=full, methods=methods, epochs=epochs, device=device, seed=seed, folds=folds, smooth=smooth)
 
 
-def _run(*, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int) -> tuple[list[dict], list[dict]]:
+def _run(
+    *, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int, folds: int, smooth: int | None
+) -> tuple[list[dict], list[dict]]:
     from tissue_mib import io, tl
     from tissue_mib.datasets import synthetic
     from tissue_mib.pipeline import score_sections
