@@ -72,13 +72,16 @@ def collection_datasets(collection_id: str = COLLECTION) -> list[Dataset]:
     except ValueError:
         raise InputError(f"{url}: the CELLxGENE API answered with something other than JSON (has the API changed?)") from None
     try:
-        return [_dataset(d) for d in body["datasets"]]
-    except (KeyError, TypeError, StopIteration) as exc:
+        return [d for d in map(_dataset, body["datasets"]) if d is not None]
+    except (KeyError, TypeError) as exc:
         raise InputError(f"{url}: unexpected answer, no {exc} in a dataset (has the CELLxGENE API changed?)") from None
 
 
-def _dataset(d: dict) -> Dataset:
-    asset = next(a for a in d["assets"] if a["filetype"] == "H5AD")
+def _dataset(d: dict) -> Dataset | None:
+    """The dataset, or None when it has no H5AD asset."""
+    asset = next((a for a in d["assets"] if a["filetype"] == "H5AD"), None)
+    if asset is None:
+        return None
     assays = " ".join(str(a.get("label", "")) for a in d.get("assay") or [])
     return Dataset(
         dataset_id=d["dataset_id"], version_id=d.get("dataset_version_id") or d["dataset_id"], title=d.get("title") or "",
