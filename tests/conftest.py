@@ -44,6 +44,22 @@ def _quiet_progress():
     settings.progress = old
 
 
+@pytest.fixture(autouse=True)
+def _reset_logging():
+    """A CLI run configures the root logger (tissue_mib.logs.configure); undo it after each test."""
+    import logging
+
+    from tissue_mib.logs import TqdmHandler
+
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if isinstance(h, TqdmHandler)]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
 @pytest.fixture(scope="session")
 def synthetic_cohort(tmp_path_factory) -> Path:
     """Folder holding the small synthetic cohort (seed 0), written once per test session:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tissue_mib.lock import folder_lock
+from tissue_mib.logs import step
 from tissue_mib.utils import atomic_write, plain, remove_partials
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,9 @@ def _score(adatas, model, *, calls, min_region_spots, protocols, method_label) -
     from tissue_mib import metrics, pp, tl
     from tissue_mib.tl import regions
 
-    scored = [tl.score(a, model, copy=True, **calls) for a in adatas]
+    with step(f"score {len(adatas)} section(s) with {method_label or model.name}") as line:
+        scored = [tl.score(a, model, copy=True, **calls) for a in adatas]
+        line.detail = ", ".join(f"{section_name(a)} {a.uns['tissue_mib']['n_flagged']}/{a.n_obs} flagged" for a in scored)
     records: list[dict] = []
     for ad in scored:
         regions.flagged_regions(ad, min_spots=min_region_spots)
@@ -92,14 +95,16 @@ def _write(scored: list, records: list[dict], out_dir: Path) -> None:
 
     names = [section_name(a) for a in scored]
     remove_partials(out_dir, [name + suffix for name in names for suffix in OUTPUTS])
-    vmin, vmax = pl.shared_scale(scored)
-    for name, ad in zip(names, scored):
-        with atomic_write(out_dir / f"{name}.scored.h5ad") as tmp:
-            ad.write_h5ad(tmp)
-        pl.anomaly_map(ad, vmin=vmin, vmax=vmax, out=out_dir / f"{name}.map.png")
-        geojson.write_geojson(ad, out_dir / f"{name}.flagged.geojson")
-        regions.write_region_genes(ad, out_dir / f"{name}.region_genes.csv")
-        section_records = [r for r in records if r["section"] == name]
-        if section_records:
-            with atomic_write(out_dir / f"{name}.metrics.json") as tmp:
-                tmp.write_text(json.dumps(plain(section_records), indent=2))
+    with step(f"write scored AnnData, maps, GeoJSON and gene tables of {len(scored)} section(s)") as line:
+        vmin, vmax = pl.shared_scale(scored)
+        for name, ad in zip(names, scored):
+            with atomic_write(out_dir / f"{name}.scored.h5ad") as tmp:
+                ad.write_h5ad(tmp)
+            pl.anomaly_map(ad, vmin=vmin, vmax=vmax, out=out_dir / f"{name}.map.png")
+            geojson.write_geojson(ad, out_dir / f"{name}.flagged.geojson")
+            regions.write_region_genes(ad, out_dir / f"{name}.region_genes.csv")
+            section_records = [r for r in records if r["section"] == name]
+            if section_records:
+                with atomic_write(out_dir / f"{name}.metrics.json") as tmp:
+                    tmp.write_text(json.dumps(plain(section_records), indent=2))
+        line.detail = f"to {out_dir}"

@@ -5,7 +5,7 @@ environment variable TISSUE_MIB_QUIET=1). `settings.max_image_pixels` and
 `settings.max_memory` (a size such as "8G" or bytes) override the environment variables
 TISSUE_MIB_MAX_IMAGE_PIXELS and TISSUE_MIB_MAX_MEMORY; None leaves them, or the defaults
 (1e9 pixels, 80% of RAM), in force (`tissue_mib.io.guard`). Library code logs through
-`logging`, never print.
+`logging` (tissue_mib.logs), never print.
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ settings = Settings()
 
 
 def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, leave: bool = False, **kw) -> Iterator[T]:
-    """Wrap `iterable` in a tqdm bar unless progress is turned off (settings.progress)."""
-    return tqdm(iterable, desc=desc, total=total, leave=leave, disable=not settings.progress, dynamic_ncols=True, **kw)
+    """Wrap `iterable` in a tqdm bar unless progress is turned off (settings.progress) or it has one item at most."""
+    size = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+    hidden = not settings.progress or (size is not None and size <= 1)
+    return tqdm(iterable, desc=desc, total=total, leave=leave, disable=hidden, dynamic_ncols=True, **kw)
 
 
 def progress_bar(*, desc: str, total: int | None = None, leave: bool = False, **kw) -> tqdm:

@@ -81,3 +81,16 @@ def test_labels_dir_adds_to_the_data_folders_labels(tmp_path):
     assert her2st._labels_for("E1", tmp_path) == tmp_path
     assert her2st._labels_for("A1", tmp_path) is None  # not in the folder: the data folder's own labels
     assert her2st._labels_for("A1", None) is None
+
+
+def test_a_labels_folder_for_one_section_only(shared_data, tmp_path):
+    """--labels-dir holding B1 alone: B1 takes those labels, E1 (no file anywhere) is read, scored and not
+    evaluated, D1 keeps the data folder's labels; nothing stops at a section without a file."""
+    import pandas as pd
+
+    data = shared_data / "her2st"
+    src = pd.read_csv(data / "pathologist_labels" / "B1_labeled_coordinates.tsv", sep="\t")
+    src.assign(label="breast glands").to_csv(tmp_path / "B1_labeled_coordinates.tsv", sep="\t", index=False)
+    read = her2st.read_sections(data, ["B1", "D1", "E1"], tmp_path)
+    assert set(read["B1"].obs["pathologist_label"].dropna()) == {"breast glands"}
+    assert her2st.labelled_sections(read) == ["B1", "D1"]

@@ -28,6 +28,7 @@ from tissue_mib.bench.report import failed_note, fmt_mean_sd, markdown_table, me
 from tissue_mib.bench.run import failures, guarded, run_cells
 from tissue_mib.demo import CANCER, NORMAL, SETTINGS
 from tissue_mib.errors import InputError
+from tissue_mib.logs import STEP, details
 
 logger = logging.getLogger(__name__)
 
@@ -165,8 +166,9 @@ def train_score(cfg: ContaminationConfig, normal, cancer, method: str, level: fl
 
     start = time.perf_counter()
     config = {"modalities": SETTINGS[False]["modalities"], "train": {"contamination": trim, "threads": cfg.threads}}
-    model = tl.fit(normal, method=method, config=config, epochs=cfg.epochs, device=cfg.device, seed=seed)
-    _, recs = score_sections(cancer, model, out_dir=None, method_label=method)
+    with details():
+        model = tl.fit(normal, method=method, config=config, epochs=cfg.epochs, device=cfg.device, seed=seed)
+        _, recs = score_sections(cancer, model, out_dir=None, method_label=method)
     return {"records": recs, "seconds": time.perf_counter() - start}
 
 
@@ -182,7 +184,7 @@ def cell(cfg: ContaminationConfig, normal, cancer, share: float, method: str, le
     aurocs = {s: by_section[s].get("auroc") for s in CANCER if s in by_section}
     ap = {s: by_section[s].get("ap") for s in CANCER if s in by_section}
     finite = [v for v in aurocs.values() if v is not None and math.isfinite(v)]
-    logger.info("%s: mean AUROC %.3f in %.0f s", label, np.mean(finite) if finite else float("nan"), out["seconds"])
+    logger.log(STEP, "%s: mean AUROC %.3f in %.0f s", label, np.mean(finite) if finite else float("nan"), out["seconds"])
     return {**fields, "status": "ok", "auroc": float(np.mean(finite)) if finite else float("nan"),
             "auroc_sections": aurocs, "ap_sections": ap, "seconds": round(out["seconds"], 1)}  # fmt: skip
 

@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 from tissue_mib.errors import InputError
+from tissue_mib.logs import STEP, details
 from tissue_mib.utils import atomic_write, plain
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,15 @@ def _labels_for(section: str, labels_dir: Path | None) -> Path | None:
     return None
 
 
+def read_sections(data_dir: Path, names: list[str], labels_dir: Path | None) -> dict:
+    """Each section of `names` by name, with its pathologist labels from `labels_dir` where that folder
+    holds its file, else from the data folder's own (if any); a section with neither is scored, not evaluated."""
+    from tissue_mib import io
+    from tissue_mib.settings import progress
+
+    return {s: io.read(data_dir, section=s, labels_dir=_labels_for(s, labels_dir)) for s in progress(names, desc="reading her2st")}
+
+
 def run(
     *,
     data_dir: Path,
@@ -76,9 +86,7 @@ def run(
     histology encoder). seeds: every outer model and every multimodal model is trained per seed.
     genes: run the genes part (False: only genes + histology on A1).
     """
-    from tissue_mib import io
     from tissue_mib.bench.her2st_cv import DEFAULT_VARIANTS, VARIANTS, run_genes, summary
-    from tissue_mib.settings import progress
 
     out = Path(out)
     names = all_sections(data_dir)
@@ -92,8 +100,7 @@ def run(
         raise InputError(f"--variants: {', '.join(unknown)} unknown; known: {', '.join(VARIANTS)}")
     if not seeds:
         raise InputError("--seeds: give at least one seed")
-    read = {s: io.read(data_dir, section=s, labels_dir=_labels_for(s, labels_dir))
-            for s in progress(names, desc="reading her2st")}  # fmt: skip
+    read = read_sections(data_dir, names, labels_dir)
     labelled = labelled_sections(read)
     targets = [t for t in (targets or labelled) if t in labelled]
     if not targets:
@@ -126,11 +133,12 @@ def _multimodal(read: dict, methods: list[str], *, out: Path, epochs: int, confi
     records = []
     for method in methods:
         for seed in seeds:
-            model = tl.fit(train, method=method, config=config, epochs=epochs, device=device, seed=seed)
-            scored, recs = score_sections([read["A1"]], model, out_dir=out / "scored" / method if seed == seeds[0] else None,
-                                          protocols=PROTOCOLS, method_label=method)  # fmt: skip
+            with details():
+                model = tl.fit(train, method=method, config=config, epochs=epochs, device=device, seed=seed)
+                scored, recs = score_sections([read["A1"]], model, out_dir=out / "scored" / method if seed == seeds[0] else None,
+                                              protocols=PROTOCOLS, method_label=method)  # fmt: skip
             depth = depth_correlations(read["A1"], scored[0].obs["tissue_mib_score"].to_numpy())
-            logger.info("A1 %s seed %d: AUROC %s", method, seed, [r["auroc"] for r in recs])
+            logger.log(STEP, "A1 %s seed %d: AUROC %s", method, seed, [r["auroc"] for r in recs])
             records += [r | depth | {"split": "multimodal", "seed": seed, "variant": method,
                                      "modalities": "+".join(model.modalities), "paper_name": "BC-A"} for r in recs]  # fmt: skip
     return records

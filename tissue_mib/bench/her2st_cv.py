@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import spearmanr
 
+from tissue_mib.logs import step
+
 logger = logging.getLogger(__name__)
 
 
@@ -99,10 +101,10 @@ class GeneCV:
             config["train"] = {**dict(config.get("train") or {}), **variant.train}
             config["score"] = variant.score
             train = [a for s, a in self.healthy.items() if s[0] not in without]
-            logger.info("gene model %s without patient(s) %s, seed %d: %d training spots", variant.name,
-                        ",".join(sorted(without)), seed, sum(a.n_obs for a in train))  # fmt: skip
-            self._models[key] = tl.fit(train, method="gene-svdd", modalities=("genes",), config=config,
-                                       epochs=self.epochs, device=self.device, seed=seed)  # fmt: skip
+            with step(f"gene model {variant.name} without patient(s) {','.join(sorted(without))}, seed {seed}") as line:
+                self._models[key] = tl.fit(train, method="gene-svdd", modalities=("genes",), config=config,
+                                           epochs=self.epochs, device=self.device, seed=seed)  # fmt: skip
+                line.detail = f"{sum(a.n_obs for a in train):,} training spots"
         return self._models[key]
 
     def scores(self, variant: Variant, without: frozenset[str], seed: int, section: str) -> np.ndarray:

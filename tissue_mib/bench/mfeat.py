@@ -22,6 +22,7 @@ from tissue_mib.bench.report import bar_plot, failed_note, fmt_mean_sd, markdown
 from tissue_mib.bench.run import Cell, config_from_dict, encoder_spec, failures, fit_predict, guarded, run_cells
 from tissue_mib.datasets.mfeat import MFEAT_VIEWS, load_mfeat
 from tissue_mib.errors import InputError
+from tissue_mib.logs import STEP
 from tissue_mib.metrics import auroc
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def _fit(label: str, metric: str, score, method: str, **kw) -> dict:
     out, error = guarded(label, run)
     if error is not None:
         return {"status": "failed", "cell": label, "error": error, metric: float("nan")}
-    logger.info("%s: %s %.3f", label, metric, out[0])
+    logger.log(STEP, "%s: %s %.3f", label, metric, out[0])
     return {"status": "ok", metric: out[0], "seconds": round(out[1], 2)}
 
 

@@ -21,6 +21,7 @@ from typing import TypeVar
 import numpy as np
 
 from tissue_mib.errors import InputError
+from tissue_mib.logs import STEP
 from tissue_mib.settings import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class Eta:
         self.done += 1
         if self.done < self.total and (self.done == 1 or self.done % self.every == 0):
             elapsed = time.perf_counter() - self.start
-            logger.info("%s: %d of %d cells in %s; about %s left (estimate)", self.name, self.done, self.total,
+            logger.log(STEP, "%s: %d of %d cells in %s; about %s left (estimate)", self.name, self.done, self.total,
                         _duration(elapsed), _duration(elapsed / self.done * (self.total - self.done)))
 
 

@@ -24,6 +24,7 @@ from tissue_mib.bench.report import bar_plot, failed_note, fmt_mean_sd, markdown
 from tissue_mib.bench.run import Cell, config_from_dict, failures, fit_predict, guarded, run_cells
 from tissue_mib.datasets.sim import make_sim, sim_layout
 from tissue_mib.errors import InputError
+from tissue_mib.logs import STEP
 from tissue_mib.settings import progress
 
 logger = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ def _cell_record(fields: dict, label: str, method: str, arrays, params, data, cf
     rec = {**fields, "status": "ok", "accuracy": acc, "seconds": round(seconds, 2)}
     if method == "omib":
         rec.update({k: float(getattr(model, k)) for k in ("beta", "M_l", "M_u") if k not in fields})
-    logger.info("%s: accuracy %.3f", label, acc)
+    logger.log(STEP, "%s: accuracy %.3f", label, acc)
     return rec
 
 

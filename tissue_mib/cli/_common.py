@@ -12,6 +12,7 @@ import typer
 from tissue_mib.checks import check_float, check_int, check_seed
 from tissue_mib.errors import InputError
 from tissue_mib.lock import folder_lock
+from tissue_mib.logs import step
 from tissue_mib.utils import read_yaml_mapping
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,9 @@ def read_sections(specs: list[str], *, labels_dir: Path | None = None) -> list:
     from tissue_mib import io
 
     refs = io.catalogue.resolve(specs)
-    adatas = [io.read(ref, labels_dir=labels_dir) for ref in refs]
+    with step(f"read {len(refs)} section(s)") as line:
+        adatas = [io.read(ref, labels_dir=labels_dir) for ref in refs]
+        line.detail = f"{', '.join(ref.name for ref in refs)}: {sum(a.n_obs for a in adatas):,} spots"
     if not adatas:
         raise InputError(f"no sections matched {' '.join(specs)!r}")
     return adatas

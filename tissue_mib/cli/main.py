@@ -9,7 +9,6 @@ Exit codes: 0 success, 2 bad input or a busy output (one line on stderr), 1 trai
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import pkgutil
 import sys
@@ -17,6 +16,7 @@ import warnings
 
 import typer
 
+from tissue_mib import logs
 from tissue_mib.errors import InputError, TrainingDiverged
 from tissue_mib.settings import settings
 
@@ -35,14 +35,13 @@ _app = typer.Typer(
 
 @_app.callback()
 def _main(
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, warnings only."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Results and errors only: no steps, warnings or progress bars."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, show_default=False, help="More detail: -v adds INFO lines, -vv debug lines."),
 ) -> None:
     """tissue-mib: train on healthy sections, score new ones, benchmark the methods."""
     if quiet:
         settings.progress = False
-    level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    logs.configure(verbose, quiet)
 
 
 def _register_all(app: typer.Typer, package: str) -> None:
@@ -59,11 +58,23 @@ def _register_all(app: typer.Typer, package: str) -> None:
 _register_all(_app, "tissue_mib.cli")
 
 
+def _bare_flags(command) -> None:
+    """Flags show in the help as `--quiet  -q`, without the `<bool>` typer prints as their type."""
+    help_option = command.get_help_option(typer.Context(command))
+    for param in [*command.params, help_option]:
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _bare_flags(sub)
+
+
 def app() -> None:
     """Console-script entry point: runs the typer app and maps errors to exit codes."""
+    command = typer.main.get_command(_app)
+    _bare_flags(command)
     try:
         # without standalone mode click returns a command's typer.Exit code instead of exiting
-        code = _app(standalone_mode=False)
+        code = command(standalone_mode=False)
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)

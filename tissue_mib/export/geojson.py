@@ -114,5 +114,5 @@ def write_geojson(adata, path: str | Path, *, library_id: str | None = None) -> 
     path = Path(path)
     with atomic_write(path, suffix=".geojson") as tmp:
         tmp.write_text(json.dumps(plain(collection)))
-    logger.info("wrote %d region(s) to %s", len(collection["features"]), path)
+    logger.debug("wrote %d region(s) to %s", len(collection["features"]), path)
     return path

@@ -1,7 +1,9 @@
 """The section catalogue: names (BC-A, NB-A..H, SYN-BC-A..D) -> data sources.
 
-The built-in `configs/sections.yaml` is merged with a user file (`catalogue=` or the
-environment variable TISSUE_MIB_CATALOGUE); the user file wins for the names it defines.
+The built-in `configs/sections.yaml` is merged with a user file (`catalogue=`, the
+environment variable TISSUE_MIB_CATALOGUE, or `<user config dir>/tissue-mib/sections.yaml`
+when present, where `tissue-mib fetch` registers what it downloads); the user file wins for
+the names it defines.
 Format and examples: docs/data-formats.md.
 """
 
@@ -17,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+import yaml
+
 from tissue_mib.errors import InputError
-from tissue_mib.utils import read_yaml_mapping
+from tissue_mib.utils import atomic_write, read_yaml_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -212,16 +216,36 @@ def ref_for_path(path: Path) -> SectionRef:
     return SectionRef(name=name, path=path)
 
 
+def user_catalogue() -> Path:
+    """The user catalogue: $TISSUE_MIB_CATALOGUE, else <user config dir>/tissue-mib/sections.yaml."""
+    env = os.environ.get(CATALOGUE_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("tissue-mib")) / "sections.yaml"
+
+
 def load(catalogue: str | os.PathLike | None = None) -> Catalogue:
-    """The built-in catalogue merged with `catalogue` or $TISSUE_MIB_CATALOGUE (if set)."""
+    """The built-in catalogue merged with `catalogue`, else the user catalogue (if set or present)."""
     files = [BUILTIN]
     if not BUILTIN.is_file():
         logger.warning("%s not found (not an editable install of the repository?); only a user catalogue applies", BUILTIN)
         files = []
-    user = catalogue if catalogue is not None else os.environ.get(CATALOGUE_ENV)
-    if user:
-        files.append(Path(user).expanduser())
+    user = Path(catalogue).expanduser() if catalogue is not None else user_catalogue()
+    if catalogue is not None or os.environ.get(CATALOGUE_ENV) or user.is_file():
+        files.append(user)
     return Catalogue(files)
+
+
+def register(entries: dict[str, dict], *, catalogue: str | os.PathLike | None = None) -> Path:
+    """Add or replace `entries` (name -> {path: ..., layer: ...}) in the user catalogue; returns its path."""
+    path = Path(catalogue).expanduser() if catalogue is not None else user_catalogue()
+    doc = read_yaml_mapping(path, what="catalogue file") if path.is_file() else {}
+    doc["sections"] = {**(doc.get("sections") or {}), **entries}
+    with atomic_write(path) as tmp:
+        tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
 
 
 def her2st_dir(*, catalogue: str | os.PathLike | None = None) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import anndata as ad
@@ -74,7 +75,8 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
         raise InputError(f"{path}: obsm['spatial'] must be finite (N, 2) x, y coordinates, got shape {xy.shape}")
 
     obs = adata.obs.copy()
-    spatial = dict(adata.uns.get("spatial", {}))
+    # CELLxGENE's Visium layout adds `uns['spatial']['is_single']` beside the library entries
+    spatial = {k: v for k, v in dict(adata.uns.get("spatial", {})).items() if isinstance(v, Mapping)}
     if "library_id" in obs:
         libraries = [str(x) for x in pd.unique(obs["library_id"].astype(str))]
     elif len(spatial) == 1:
@@ -94,7 +96,7 @@ def read_h5ad_section(path: str | os.PathLike, *, layer: str | None = None, imag
         obs[col] = obs[col].astype(np.int64) if col in obs else np.full(len(obs), -1, dtype=np.int64)
     obs["in_tissue"] = obs["in_tissue"].astype(np.int64) if "in_tissue" in obs else np.ones(len(obs), dtype=np.int64)
 
-    var = _gene_table(var_source.var)
+    var = _gene_table(var_source.var, main=adata.var)
     out = AnnData(X=X, obs=obs, var=var)
     out.obsm["spatial"] = xy
     out.uns["spatial"] = {}
@@ -116,9 +118,14 @@ _ID_COLUMNS = ("gene_ids", "gene_id", "feature_id")
 _SYMBOL_COLUMNS = ("gene_symbols", "feature_name", "gene_name", "symbol")  # scanpy, CELLxGENE, others
 
 
-def _gene_table(var: pd.DataFrame) -> pd.DataFrame:
+def _gene_table(var: pd.DataFrame, *, main: pd.DataFrame) -> pd.DataFrame:
     """gene_ids / gene_symbols from the usual var columns; the var_names fill the missing one
-    (as IDs when they look like Ensembl IDs, else as symbols)."""
+    (as IDs when they look like Ensembl IDs, else as symbols). `var` of `.raw` without a symbol
+    column takes the symbols of the `main` var by name (CELLxGENE keeps `feature_name` there)."""
+    if not any(c in var for c in _SYMBOL_COLUMNS) and var is not main:
+        column = next((c for c in _SYMBOL_COLUMNS if c in main), None)
+        if column is not None:
+            var = var.assign(**{column: main[column].reindex(var.index).astype(object).to_numpy()})
     names = var.index.to_numpy()
     ids = next((var[c].to_numpy() for c in _ID_COLUMNS if c in var), None)
     symbols = next((var[c].to_numpy() for c in _SYMBOL_COLUMNS if c in var), None)

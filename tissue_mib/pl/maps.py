@@ -136,7 +136,7 @@ def _save(fig, out: str | Path) -> Path:
     with atomic_write(out, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=150)
     plt.close(fig)
-    logger.info("wrote %s", out)
+    logger.debug("wrote %s", out)
     return out
 
 

@@ -101,7 +101,7 @@ def load(path: Path) -> AnnData | None:
         return None
     if sp.issparse(adata.X):
         adata.X = adata.X.toarray()
-    logger.info("preprocessing: loaded cached result %s", path)
+    logger.debug("preprocessing: loaded cached result %s", path)
     return adata
 
 
@@ -115,4 +115,4 @@ def store(adata: AnnData, path: Path) -> None:
             adata.write_h5ad(tmp)
     finally:
         adata.X = dense
-    logger.info("preprocessing: cached result in %s", path)
+    logger.debug("preprocessing: cached result in %s", path)

@@ -17,6 +17,7 @@ from tissue_mib import pp
 from tissue_mib.checks import check_float, check_int, check_seed
 from tissue_mib.errors import InputError
 from tissue_mib.lock import model_lock
+from tissue_mib.logs import step
 from tissue_mib.methods import METHODS, build_method
 from tissue_mib.tl.crossfit import CrossFitModel
 from tissue_mib.tl.model import SCORE_RULES, TissueModel, reference_rows, rule_scores
@@ -128,7 +129,9 @@ def _fit_one(sections, split, *, method, preset, modalities, epochs, device, pre
     ([], None) for spatial blocks); calibrate on what is held out."""
     held, section_split = split
     method_class = METHODS.get(method)
-    prepared, panel = pp.prepare([s for s in sections if library_ids(s)[0] not in held], config=prep_config)
+    with step(f"prepare {len(sections) - len(held)} training sections") as line:
+        prepared, panel = pp.prepare([s for s in sections if library_ids(s)[0] not in held], config=prep_config)
+        line.detail = f"{prepared.n_obs:,} spots, {len(panel):,} genes"
     prep_config = pp.PrepConfig.from_dict(prepared.uns["tissue_mib_prep"]["config"])
     held_prepared = None
     if held:  # prepared apart, with the training cohort's panel: exactly as tl.score prepares a new section
@@ -150,24 +153,26 @@ def _fit_one(sections, split, *, method, preset, modalities, epochs, device, pre
     score = score or preset.get("score") or DEFAULT_SCORE
     if score not in SCORE_RULES:
         raise InputError(f"score {score!r} unknown; use one of {', '.join(SCORE_RULES)}")
-    if held:
-        val_data = to_data(held_prepared, modalities, graph=graph)
-        history = train_fit(model, data, val_data=val_data, config=train_config)
-        reference = _reference(model, data, score, train_config, seed)
-        calibration = rule_scores(predict(model, val_data, config=train_config), score, reference)
-        calibration_edges = graph_edges(held_prepared)
-        record = section_split.to_dict() | {
-            "n_train": int(prepared.n_obs), "n_holdout": int(held_prepared.n_obs), "holdout_rows": [],
-            "holdout_sections": held, "holdout_obs_names": held_prepared.obs_names.tolist(),
-        }  # fmt: skip
-    else:
-        split = split_holdout(section_codes(prepared), coords_um=coords_um(prepared), edge_index=graph_edges(prepared),
-                              mode="blocks", seed=seed, **holdout_options)  # fmt: skip
-        history = train_fit(model, data.subset(split.train), val_data=data.subset(split.holdout), config=train_config)
-        reference = _reference(model, data.subset(split.train), score, train_config, seed)
-        calibration = rule_scores(predict(model, data, config=train_config, rows=split.holdout), score, reference)
-        calibration_edges = _subgraph_edges(prepared, split.holdout)
-        record = split.to_dict() | {"holdout_sections": [], "holdout_obs_names": prepared.obs_names[split.holdout].tolist()}
+    with step(f"train {method}") as line:
+        if held:
+            val_data = to_data(held_prepared, modalities, graph=graph)
+            history = train_fit(model, data, val_data=val_data, config=train_config)
+            reference = _reference(model, data, score, train_config, seed)
+            calibration = rule_scores(predict(model, val_data, config=train_config), score, reference)
+            calibration_edges = graph_edges(held_prepared)
+            record = section_split.to_dict() | {
+                "n_train": int(prepared.n_obs), "n_holdout": int(held_prepared.n_obs), "holdout_rows": [],
+                "holdout_sections": held, "holdout_obs_names": held_prepared.obs_names.tolist(),
+            }  # fmt: skip
+        else:
+            split = split_holdout(section_codes(prepared), coords_um=coords_um(prepared), edge_index=graph_edges(prepared),
+                                  mode="blocks", seed=seed, **holdout_options)  # fmt: skip
+            history = train_fit(model, data.subset(split.train), val_data=data.subset(split.holdout), config=train_config)
+            reference = _reference(model, data.subset(split.train), score, train_config, seed)
+            calibration = rule_scores(predict(model, data, config=train_config, rows=split.holdout), score, reference)
+            calibration_edges = _subgraph_edges(prepared, split.holdout)
+            record = split.to_dict() | {"holdout_sections": [], "holdout_obs_names": prepared.obs_names[split.holdout].tolist()}
+        line.detail = f"{len(history.records)} epochs, {calibration.size:,} held-out spots to calibrate on"
     record["sections"] = sorted(library_ids(s)[0] for s in sections)
     calibration = calibration.astype(np.float64)
     train_config = replace(train_config, checkpoint_dir=None, resume=False)  # where it ran, not what it is

@@ -95,24 +95,33 @@ def fit(
         for phase_idx, phase in enumerate(method.phases):
             if phase_idx < pos.phase_idx:
                 continue
-            while pos.phase_epoch < epochs[phase] and not pos.stopped:
-                try:
-                    record = _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, epochs[phase])
-                except _NonFinite as bad:
-                    raise TrainingDiverged(f"{bad}; {_kept(config.checkpoint_dir, pos)}") from None
-                pos.history.records.append(record)
-                _early_stopping(method, record, config, pos, phase)
-                pos.phase_epoch += 1
-                pos.epoch += 1
-                if config.checkpoint_dir:
-                    _save(config.checkpoint_dir, method, optimizer, scaler, loader, pos, run)
-                for callback in callbacks:
-                    callback(record)
+            with _phase_bar(method, phase, epochs[phase], pos.phase_epoch) as bar:
+                while pos.phase_epoch < epochs[phase] and not pos.stopped:
+                    try:
+                        record = _epoch(method, loader, val_loader, optimizer, scaler, phase, pos)
+                    except _NonFinite as bad:
+                        raise TrainingDiverged(f"{bad}; {_kept(config.checkpoint_dir, pos)}") from None
+                    bar.update(1)
+                    bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_loss") if record.get(k) is not None})
+                    pos.history.records.append(record)
+                    _early_stopping(method, record, config, pos, phase)
+                    pos.phase_epoch += 1
+                    pos.epoch += 1
+                    if config.checkpoint_dir:
+                        _save(config.checkpoint_dir, method, optimizer, scaler, loader, pos, run)
+                    for callback in callbacks:
+                        callback(record)
             _end_phase(method, pos, phase)
         refresh_batchnorm(
             method, BatchLoader(train_data, batch_size=config.batch_size, hops=config.hops, device=device, min_batch=2)
         )
     return pos.history
+
+
+def _phase_bar(method, phase: str, n_epochs: int, done: int):
+    """One bar per phase over its epochs; the postfix holds the epoch's loss and val_loss."""
+    name = getattr(method, "name", type(method).__name__)
+    return progress_bar(desc=f"{name} {phase}", total=n_epochs, initial=done, unit="epoch")
 
 
 @torch.no_grad()
@@ -140,7 +149,7 @@ def refresh_batchnorm(method: torch.nn.Module, loader: BatchLoader) -> None:
     method.eval()
 
 
-def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, n_epochs) -> dict:
+def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos) -> dict:
     """One pass over the training batches, then the val loss; the epoch's record."""
     start = time.perf_counter()
     method.train()
@@ -148,14 +157,12 @@ def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, n_epochs) 
     method.train()
     sums: dict[str, float] = {}
     n_rows = 0
-    bar = progress_bar(desc=f"{phase} {pos.phase_epoch + 1}/{n_epochs}", total=len(loader))
-    for batch in loader:
+    for i, batch in enumerate(loader):
         optimizer.zero_grad(set_to_none=True)
         terms = method.training_loss(batch, phase)
         loss = terms["loss"]
         if not torch.isfinite(loss):
-            bar.close()
-            raise _NonFinite(f"non-finite loss {loss.item()} in phase '{phase}', epoch {pos.epoch + 1}, batch {bar.n + 1}")
+            raise _NonFinite(f"non-finite loss {loss.item()} in phase '{phase}', epoch {pos.epoch + 1}, batch {i + 1}")
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
@@ -163,9 +170,6 @@ def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, n_epochs) 
         n_rows += b
         for key, value in terms.items():
             sums[key] = sums.get(key, 0.0) + float(value.detach() if torch.is_tensor(value) else value) * b
-        bar.update(1)
-        bar.set_postfix({k: f"{v / n_rows:.4g}" for k, v in sums.items()}, refresh=False)
-    bar.close()
     record = {"epoch": pos.epoch, "phase": phase, "phase_epoch": pos.phase_epoch}
     record.update({k: v / max(n_rows, 1) for k, v in sums.items()})
     record["val_loss"] = _val_loss(method, val_loader, phase) if val_loader is not None else None
@@ -173,7 +177,7 @@ def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, n_epochs) 
         raise _NonFinite(f"non-finite validation loss {record['val_loss']} in phase '{phase}', epoch {pos.epoch + 1}")
     record["lr"] = optimizer.param_groups[0]["lr"]
     record["time_s"] = time.perf_counter() - start
-    logger.info("epoch %d (%s): %s", pos.epoch, phase, {k: v for k, v in record.items() if k not in ("epoch", "phase")})
+    logger.debug("epoch %d (%s): %s", pos.epoch, phase, {k: v for k, v in record.items() if k not in ("epoch", "phase")})
     return record
 
 

@@ -13,7 +13,7 @@ DEFAULT_METHODS = "gene-svdd,omib,ibma,e-mib,l-mib,c-mib,concat-svdd,histo-svdd"
 
 def her2st(
     data: Path | None = typer.Option(None, "--data", help="The her2st folder (default: the catalogue's her2st source)."),
-    labels_dir: Path | None = typer.Option(None, "--labels-dir", help="Folder of {section}_labeled_coordinates.tsv (default: DATA/pathologist_labels)."),
+    labels_dir: Path | None = typer.Option(None, "--labels-dir", help="Folder of {section}_labeled_coordinates.tsv; for the sections it holds it replaces DATA/pathologist_labels, a section with no file in either is scored, not evaluated."),
     methods: str = typer.Option(DEFAULT_METHODS, "--methods", help="Comma-separated methods; gene-svdd and knn-pca run on genes for every target."),
     targets: str | None = typer.Option(None, "--targets", help="Comma-separated labelled sections to report on genes (default: every section with pathologist labels)."),
     variants: str | None = typer.Option(None, "--variants", help="Comma-separated candidate gene settings, chosen per section by inner splits (default knn,centre; also unscaled, pca50, pca50-trim20; see docs/her2st.md)."),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -23,10 +22,9 @@ from tissue_mib.datasets.synthetic.config import (
 from tissue_mib.datasets.synthetic.section import SyntheticSection, check_contamination, check_fraction, generate_section
 from tissue_mib.datasets.synthetic.writer import write_section_folder
 from tissue_mib.errors import InputError
+from tissue_mib.logs import step
 from tissue_mib.settings import progress
 from tissue_mib.utils import atomic_write
-
-logger = logging.getLogger(__name__)
 
 MANIFEST_FILE = "cohort.json"
 
@@ -117,11 +115,13 @@ def write_cohort(
         raise InputError(f"n_jobs must be >= 1, got {n_jobs}")
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(out, name, small, seed, fractions.get(name, 0.0), contamination if name in NORMAL_SECTIONS else 0.0) for name in SECTION_NAMES]
-    if n_jobs == 1:
-        summaries = [_write_section(*job) for job in progress(jobs, desc="synthetic sections")]
-    else:
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            summaries = list(progress(pool.map(_write_section, *zip(*jobs)), desc="synthetic sections", total=len(jobs)))
+    with step(f"write the {'small' if small else 'full'} synthetic cohort ({len(jobs)} sections)") as line:
+        if n_jobs == 1:
+            summaries = [_write_section(*job) for job in progress(jobs, desc="synthetic sections")]
+        else:
+            with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+                summaries = list(progress(pool.map(_write_section, *zip(*jobs)), desc="synthetic sections", total=len(jobs)))
+        line.detail = f"seed {seed}, contamination {contamination:g}, to {out}"
     manifest = {
         "generator": GENERATOR_VERSION,
         "size": "small" if small else "full",
@@ -132,7 +132,6 @@ def write_cohort(
     }
     with atomic_write(out / MANIFEST_FILE) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2))
-    logger.info("wrote the synthetic cohort (%s, seed %d, contamination %g) to %s", manifest["size"], seed, contamination, out)
     return [out / f"{name}.h5ad" for name in SECTION_NAMES]
 
 
