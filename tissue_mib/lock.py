@@ -71,6 +71,8 @@ def model_lock_path(model_dir: str | os.PathLike) -> Path:
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike, *, what: str = "output folder") -> Iterator[Path]:
     """Hold the lock of output folder `folder`; a folder it had to create is removed again if left empty."""
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise InputError(f"{folder}: is a file; the {what} must be a folder")
     created = not Path(folder).exists()
     try:
         with hold(folder_lock_path(folder), what=f"{what} {folder}") as path:

@@ -93,6 +93,8 @@ def locked_out(command):
     @functools.wraps(command)
     def run(*args, **kwargs):
         out = kwargs.get("out")
+        if out is not None and Path(out).is_file():
+            raise typer.BadParameter(f"{out} is a file; --out takes a folder", param_hint="--out")
         with folder_lock(out) if out is not None else contextlib.nullcontext():
             return command(*args, **kwargs)
 
