@@ -106,15 +106,15 @@ def _train_args(fixture_h5ad, config, out) -> list[str]:
 
 
 def _cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """Run `tissue-mib -q ARGS` in-process; (exit code, stderr less the log lines, the log lines)."""
-    monkeypatch.setattr(sys, "argv", ["tissue-mib", "-q", *map(str, args)])
+    """Run `tissue-mib ARGS` in-process; (exit code, stderr less the warning lines, the warning lines)."""
+    monkeypatch.setattr(sys, "argv", ["tissue-mib", *map(str, args)])
     try:
         main.app()
         code = 0
     except SystemExit as exc:
         code = int(exc.code or 0)
     lines = capsys.readouterr().err.splitlines(keepends=True)
-    log = [line for line in lines if line.startswith("WARNING ")]
+    log = [line for line in lines if line.startswith("warning: ")]
     return code, "".join(line for line in lines if line not in log), "".join(log)
 
 
@@ -192,7 +192,7 @@ def test_diverged_cli_exits_1_with_one_line(fixture_h5ad, fp32_config, tmp_path,
     original = cls.training_loss
     monkeypatch.setattr(cls, "training_loss", lambda self, b, p: {**original(self, b, p), "loss": torch.tensor(float("inf"))})
     out = tmp_path / "model"
-    code, err, _ = _cli(monkeypatch, capsys, *_train_args(fixture_h5ad, fp32_config, out))
+    code, err, _ = _cli(monkeypatch, capsys, "-q", *_train_args(fixture_h5ad, fp32_config, out))
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert err.startswith("error: training diverged: non-finite loss inf in phase") and "epoch 1" in err
     assert not out.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -87,6 +88,7 @@ def test_wait_runs_out_then_refuses(tmp_path, holder, monkeypatch):
 
 
 def test_dead_pid_on_this_host_is_taken_over(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tissue_mib")  # whatever an earlier CLI run left the root at
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     _fake_lock(tmp_path / FOLDER_LOCK, pid=int(gone.stdout))
     with folder_lock(tmp_path) as path:
@@ -95,6 +97,7 @@ def test_dead_pid_on_this_host_is_taken_over(tmp_path, caplog):
 
 
 def test_stale_lock_of_another_host_is_taken_over_a_fresh_one_is_not(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.WARNING, logger="tissue_mib")  # whatever an earlier CLI run left the root at
     monkeypatch.setenv("TISSUE_MIB_LOCK_STALE", "60")
     _fake_lock(tmp_path / FOLDER_LOCK, pid=1, host="elsewhere", age=10)
     with pytest.raises(LockBusy, match="on host elsewhere"):
@@ -175,6 +178,7 @@ def test_cli_refuses_a_busy_out_folder_with_exit_2_and_one_line(tmp_path, holder
 
 
 def test_a_reused_pid_does_not_keep_a_dead_runs_lock(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tissue_mib")  # whatever an earlier CLI run left the root at
     """A killed run's pid now taken by another live process (here: this one, as in a fresh container)."""
     path = tmp_path / FOLDER_LOCK
     record = {"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-12-05T00:00:00+00:00", "proc_start": 1}
