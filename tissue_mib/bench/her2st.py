@@ -166,7 +166,8 @@ def write_table(result: dict, path: Path) -> Path:
     from tissue_mib.bench.report import markdown_table
 
     cols = ["section", "variant", "selected_variant", "n_seeds", "auroc_mean", "auroc_sd", "auroc_min", "auroc_max",
-            "knn_auroc", "spearman_depth", "spearman_genes", "spearman_depth_normal"]  # fmt: skip
+            "knn_auroc", "spearman_depth", "spearman_genes", "spearman_depth_normal", "f1_oracle", "f1_calibrated",
+            "n_flagged"]  # fmt: skip
     outer = [r for r in result["summary"] if r["split"] == "outer"]
     weak = [r for r in result["summary"] if r["split"] == "weak"]
     settings = result["settings"]

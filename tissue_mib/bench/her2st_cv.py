@@ -107,12 +107,13 @@ class GeneCV:
                 line.detail = f"{sum(a.n_obs for a in train):,} training spots"
         return self._models[key]
 
-    def scores(self, variant: Variant, without: frozenset[str], seed: int, section: str) -> np.ndarray:
-        """(N,) scores of every spot of `section` (NaN where preprocessing dropped it)."""
+    def scores(self, variant: Variant, without: frozenset[str], seed: int, section: str) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) scores of every spot of `section` (NaN where preprocessing dropped it) and (N,) bool: the
+        label-free calls (`tissue_mib_label`, tl.score's defaults)."""
         from tissue_mib import tl
 
         scored = tl.score(self.read[section], self.model(variant, without, seed), copy=True)
-        return scored.obs["tissue_mib_score"].to_numpy()
+        return scored.obs["tissue_mib_score"].to_numpy(), (scored.obs["tissue_mib_label"] == "anomalous").to_numpy()
 
     def knn(self, without: frozenset[str], section: str) -> np.ndarray:
         """(N,) scores of the kNN reference on `section`, trained without the patients `without`."""
@@ -131,11 +132,12 @@ class GeneCV:
         return self._knn[key]
 
 
-def _record(y, evaluable, scores, adata, **keys) -> dict:
+def _record(y, evaluable, scores, adata, flagged=None, **keys) -> dict:
     from tissue_mib import metrics
 
     ok = evaluable & np.isfinite(scores)
-    record = {**keys, **metrics.evaluate(scores[ok], y[ok]), **depth_correlations(adata, scores, evaluable & ~y)}
+    calls = None if flagged is None else flagged[ok]
+    record = {**keys, **metrics.evaluate(scores[ok], y[ok], flagged=calls), **depth_correlations(adata, scores, evaluable & ~y)}
     logger.info("%s %s %s seed %s (%s): AUROC %s, Spearman with depth %.2f", record["split"], record["section"],
                 record["variant"], record["seed"], record["protocol"], record["auroc"], record["spearman_depth"])  # fmt: skip
     return record
@@ -164,8 +166,8 @@ def run_genes(
                 continue
             without = frozenset({section[0]})
             for variant in chosen:
-                s = cv.scores(variant, without, seeds[0], section)
-                records.append(_record(y, evaluable, s, read[section], section=section, split="weak", method="gene-svdd",
+                s, flagged = cv.scores(variant, without, seeds[0], section)
+                records.append(_record(y, evaluable, s, read[section], flagged, section=section, split="weak", method="gene-svdd",
                                        variant=variant.name, seed=seeds[0], protocol="weak"))  # fmt: skip
             records.append(_record(y, evaluable, cv.knn(without, section), read[section], section=section, split="weak",
                                    method="knn-pca", variant="knn-pca", seed=None, protocol="weak"))  # fmt: skip
@@ -176,8 +178,8 @@ def run_genes(
             for inner in [s for s in labelled if s[0] != patient]:
                 y, evaluable = metrics.truth(read[inner], protocol="strict")
                 for variant in chosen:
-                    s = cv.scores(variant, frozenset({patient, inner[0]}), seeds[0], inner)
-                    records.append(_record(y, evaluable, s, read[inner], section=inner, split="inner", outer=target,
+                    s, flagged = cv.scores(variant, frozenset({patient, inner[0]}), seeds[0], inner)
+                    records.append(_record(y, evaluable, s, read[inner], flagged, section=inner, split="inner", outer=target,
                                            method="gene-svdd", variant=variant.name, seed=seeds[0], protocol="strict"))  # fmt: skip
         best, criterion = _best(records, target, [v.name for v in chosen])
         for protocol in metrics.PROTOCOLS:
@@ -186,8 +188,8 @@ def run_genes(
                                    method="knn-pca", variant="knn-pca", seed=None, protocol=protocol))  # fmt: skip
             for variant in chosen:
                 for seed in seeds if variant.name == best else seeds[:1]:
-                    s = cv.scores(variant, without, seed, target)
-                    records.append(_record(y, evaluable, s, read[target], section=target, split="outer",
+                    s, flagged = cv.scores(variant, without, seed, target)
+                    records.append(_record(y, evaluable, s, read[target], flagged, section=target, split="outer",
                                            method="gene-svdd", variant=variant.name, seed=seed, protocol=protocol))  # fmt: skip
         records += [r | {"variant": "selected", "selected_variant": best, "criterion": criterion}
                     for r in records if r["split"] == "outer" and r["section"] == target and r["variant"] == best]  # fmt: skip
@@ -215,7 +217,8 @@ def _best(records: list[dict], target: str, variants: list[str]) -> tuple[str, d
 
 def summary(records: Sequence[dict], *, protocol: str = "paper") -> list[dict]:
     """Per (section, variant) of the outer and weak splits: mean and sd of AUROC over seeds, the
-    seeds' range, the depth correlations' mean, and the kNN reference's AUROC beside it."""
+    seeds' range, the depth correlations' mean, the kNN reference's AUROC beside it, and the
+    label-free calls (mean oracle F1, calibrated F1, spots flagged)."""
     rows = []
     keys = sorted({(r["split"], r["section"], r["variant"]) for r in records
                    if r["split"] in ("outer", "weak") and r["protocol"] in (protocol, "weak")})  # fmt: skip
@@ -236,5 +239,15 @@ def summary(records: Sequence[dict], *, protocol: str = "paper") -> list[dict]:
             "spearman_depth": float(np.mean([r["spearman_depth"] for r in group])),
             "spearman_genes": float(np.mean([r["spearman_genes"] for r in group])),
             "spearman_depth_normal": float(np.mean([r.get("spearman_depth_normal", np.nan) for r in group])),
+            **_calls(group),
         })  # fmt: skip
     return rows
+
+
+def _calls(group: Sequence[dict]) -> dict:
+    """Mean oracle F1, calibrated F1 and spots flagged over the seeds of a row (None for the kNN reference, which makes no calls)."""
+    if any(r.get("f1_calibrated") is None for r in group):
+        return {"f1_oracle": None, "f1_calibrated": None, "n_flagged": None}
+    return {"f1_oracle": float(np.mean([r["f1_oracle"] for r in group])),
+            "f1_calibrated": float(np.mean([r["f1_calibrated"] for r in group])),
+            "n_flagged": float(np.mean([r["n_flagged"] for r in group]))}  # fmt: skip
