@@ -74,3 +74,23 @@ def synthetic_cohort(tmp_path_factory) -> Path:
     finally:
         settings.progress = old
     return out
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """cli(*args) runs `tissue-mib ARGS` in-process through the console entry point: (exit code, stdout, stderr)."""
+    import sys
+
+    from tissue_mib.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["tissue-mib", *map(str, args)])
+        code = 0
+        try:
+            main.app()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run

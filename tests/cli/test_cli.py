@@ -18,17 +18,6 @@ train: {threads: 1, batch_size: 256}
 """
 
 
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run `tissue-mib ARGS` in-process through the console entry point; (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["tissue-mib", "-q", *map(str, args)])
-    code = 0
-    try:
-        main.app()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
 
 @pytest.fixture(scope="module")
 def light_config(tmp_path_factory) -> Path:
@@ -63,9 +52,9 @@ def genes_model(synthetic_cohort, tmp_path_factory, cache_dir) -> Path:
     return out
 
 
-def test_train_then_score_writes_every_output(genes_model, synthetic_cohort, tmp_path, monkeypatch, capsys):
+def test_train_then_score_writes_every_output(genes_model, synthetic_cohort, tmp_path, cli):
     assert (genes_model / "weights.safetensors").is_file()
-    code, out, err = run(monkeypatch, capsys, "score", synthetic_cohort / "SYN-BC-B.h5ad",
+    code, out, err = cli("-q", "score", synthetic_cohort / "SYN-BC-B.h5ad",
                          synthetic_cohort / "SYN-BC-C.h5ad", "--model", genes_model, "--out", tmp_path)  # fmt: skip
     assert code == 0, err
     for name in ("SYN-BC-B", "SYN-BC-C"):
@@ -81,33 +70,33 @@ def test_train_then_score_writes_every_output(genes_model, synthetic_cohort, tmp
     assert not list(tmp_path.glob(".*"))  # no temporary files left
 
 
-def test_unknown_section_name_exits_2(monkeypatch, capsys, tmp_path, genes_model):
-    code, _, err = run(monkeypatch, capsys, "score", "NO-SUCH-SECTION", "--model", genes_model, "--out", tmp_path)
+def test_unknown_section_name_exits_2(tmp_path, genes_model, cli):
+    code, _, err = cli("-q", "score", "NO-SUCH-SECTION", "--model", genes_model, "--out", tmp_path)
     assert code == 2
     assert err.startswith("error:") and "NO-SUCH-SECTION" in err and "BC-A" in err
     assert len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
 
 
-def test_model_from_another_gene_panel_exits_2(monkeypatch, capsys, tmp_path, genes_model, shared_data):
+def test_model_from_another_gene_panel_exits_2(tmp_path, genes_model, shared_data, cli):
     mouse = shared_data / "visium-fixture-squidpy" / "test_data.h5ad"
-    code, _, err = run(monkeypatch, capsys, "score", mouse, "--model", genes_model, "--out", tmp_path)
+    code, _, err = cli("-q", "score", mouse, "--model", genes_model, "--out", tmp_path)
     assert code == 2 and "gene" in err.lower()
     assert not any(tmp_path.iterdir())
 
 
-def test_h5ad_without_spatial_exits_2(monkeypatch, capsys, tmp_path, genes_model, synthetic_cohort):
+def test_h5ad_without_spatial_exits_2(tmp_path, genes_model, synthetic_cohort, cli):
     adata = ad.read_h5ad(synthetic_cohort / "SYN-BC-A.h5ad")
     del adata.obsm["spatial"]
     path = tmp_path / "nospatial.h5ad"
     adata.write_h5ad(path)
     out = tmp_path / "out"
-    code, _, err = run(monkeypatch, capsys, "score", path, "--model", genes_model, "--out", out)
+    code, _, err = cli("-q", "score", path, "--model", genes_model, "--out", out)
     assert code == 2 and "spatial" in err and "nospatial.h5ad" in err
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_corrupt_model_exits_2(monkeypatch, capsys, tmp_path, genes_model, synthetic_cohort):
+def test_corrupt_model_exits_2(tmp_path, genes_model, synthetic_cohort, cli):
     broken = tmp_path / "broken"
     broken.mkdir()
     for f in genes_model.iterdir():
@@ -115,15 +104,15 @@ def test_corrupt_model_exits_2(monkeypatch, capsys, tmp_path, genes_model, synth
     weights = broken / "weights.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     out = tmp_path / "out"
-    code, _, err = run(monkeypatch, capsys, "score", synthetic_cohort / "SYN-BC-A.h5ad", "--model", broken, "--out", out)
+    code, _, err = cli("-q", "score", synthetic_cohort / "SYN-BC-A.h5ad", "--model", broken, "--out", out)
     assert code == 2 and "weights.safetensors" in err
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_histology_model_on_a_section_without_image_exits_2(monkeypatch, capsys, tmp_path, synthetic_cohort, light_config):
+def test_histology_model_on_a_section_without_image_exits_2(tmp_path, synthetic_cohort, light_config, cli):
     model = tmp_path / "concat"
     sections = ",".join(str(synthetic_cohort / f"SYN-NB-{c}.h5ad") for c in "AB")
-    code, _, err = run(monkeypatch, capsys, "train", "--normal", sections, "--method", "concat-svdd",
+    code, _, err = cli("-q", "train", "--normal", sections, "--method", "concat-svdd",
                        "--config", light_config, "--epochs", "1", "--out", model)  # fmt: skip
     assert code == 0, err
     adata = ad.read_h5ad(synthetic_cohort / "SYN-BC-A.h5ad")
@@ -133,7 +122,7 @@ def test_histology_model_on_a_section_without_image_exits_2(monkeypatch, capsys,
     path = tmp_path / "noimage.h5ad"
     adata.write_h5ad(path)
     out = tmp_path / "out"
-    code, _, err = run(monkeypatch, capsys, "score", path, "--model", model, "--out", out)
+    code, _, err = cli("-q", "score", path, "--model", model, "--out", out)
     assert code == 2 and "image" in err
     assert not out.exists() or not any(out.iterdir())
 
@@ -151,9 +140,9 @@ def test_genes_only_round_trip_on_the_squidpy_fixture(shared_data, tmp_path):
     assert set(scored.obs["tissue_mib_label"].cat.categories) == {"normal", "anomalous"}
 
 
-def test_usage_errors_exit_2_with_click_message(monkeypatch, capsys):
+def test_usage_errors_exit_2_with_click_message(monkeypatch, capsys, cli):
     """An unknown option or a bare command is a usage error (exit 2, click's message), not an internal error."""
-    code, _, err = run(monkeypatch, capsys, "train", "--bogus")
+    code, _, err = cli("-q", "train", "--bogus")
     assert code == 2 and "No such option: --bogus" in err and "internal error" not in err
     monkeypatch.setattr(sys, "argv", ["tissue-mib"])
     with pytest.raises(SystemExit) as exit_info:

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 
 import pytest
 
 from tissue_mib import logs
-from tissue_mib.cli import main
 
-
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """`tissue-mib ARGS` in-process; (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["tissue-mib", *map(str, args)])
-    code = 0
-    try:
-        main.app()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture
@@ -32,8 +19,8 @@ def train_args(synthetic_cohort, tmp_path, monkeypatch):
     return ["train", "--normal", normal, "--method", "gene-svdd", "--epochs", "1", "--out", tmp_path / "model"]
 
 
-def test_default_run_prints_one_line_per_step_and_no_info(monkeypatch, capsys, train_args):
-    code, out, err = run(monkeypatch, capsys, *train_args)
+def test_default_run_prints_one_line_per_step_and_no_info(train_args, cli):
+    code, out, err = cli(*train_args)
     assert code == 0, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert any(line.startswith("read 3 section(s): SYN-NB-A, SYN-NB-B, SYN-NB-C") for line in lines), err
@@ -43,14 +30,14 @@ def test_default_run_prints_one_line_per_step_and_no_info(monkeypatch, capsys, t
     assert "model directory:" in out
 
 
-def test_quiet_prints_results_only(monkeypatch, capsys, train_args):
-    code, out, err = run(monkeypatch, capsys, "-q", *train_args)
+def test_quiet_prints_results_only(train_args, cli):
+    code, out, err = cli("-q", *train_args)
     assert code == 0 and err == ""
     assert "model directory:" in out
 
 
-def test_verbose_counts(monkeypatch, capsys, train_args):
-    code, _, err = run(monkeypatch, capsys, "-v", *train_args)
+def test_verbose_counts(train_args, cli):
+    code, _, err = cli("-v", *train_args)
     assert code == 0 and "INFO tissue_mib." in err and "DEBUG" not in err
     assert logs.level_for(2) == logging.DEBUG and logs.level_for(0, quiet=True) == logging.ERROR
 
@@ -70,11 +57,11 @@ def test_log_lines_go_through_tqdm_write(monkeypatch, capsys):
     assert written[2:] == ["bench cell (0.0 s)"]
 
 
-def test_help_shows_flags_without_a_type(monkeypatch, capsys):
+def test_help_shows_flags_without_a_type(monkeypatch, cli):
     monkeypatch.setenv("COLUMNS", "120")
-    code, out, _ = run(monkeypatch, capsys, "--help")
+    code, out, _ = cli("--help")
     assert code == 0
     assert re.search(r"--quiet\s+-q\s+Results and errors only", out) and re.search(r"--verbose\s+-v\s+More detail", out)
     assert "<bool>" not in out and "<int>" not in out
-    _, out, _ = run(monkeypatch, capsys, "demo", "--help")
+    _, out, _ = cli("demo", "--help")
     assert "--full" in out and "<bool>" not in out

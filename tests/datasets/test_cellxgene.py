@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,7 +17,6 @@ import pytest
 import scipy.sparse as sp
 
 from tissue_mib import io
-from tissue_mib.cli import main
 from tissue_mib.datasets import cellxgene
 from tissue_mib.pp.panel import GenePanel
 
@@ -131,20 +129,10 @@ def serve(monkeypatch, files):
         server.httpd.server_close()
 
 
-def run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["tissue-mib", *map(str, args)])
-    code = 0
-    try:
-        main.app()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
-
-def test_fetch_registers_nb_a_to_h_and_train_resolves_them(env, serve, monkeypatch, capsys):
+def test_fetch_registers_nb_a_to_h_and_train_resolves_them(env, serve, cli):
     server = serve()
-    code, out, err = run(monkeypatch, capsys, "fetch", "NB-A..H")
+    code, out, err = cli("fetch", "NB-A..H")
     assert code == 0, err
     answer = json.loads(ANSWER.read_text())["datasets"]
     by_count = {d["cell_count"]: d for d in answer}
@@ -160,17 +148,17 @@ def test_fetch_registers_nb_a_to_h_and_train_resolves_them(env, serve, monkeypat
     section = io.read(refs[0])
     assert section.n_obs == 150 and float(section.X.max()) == int(section.X.max())  # the counts of .raw
 
-    code, out, err = run(monkeypatch, capsys, "fetch", "NB-A,NB-B")  # cached and checked: nothing downloaded again
+    code, out, err = cli("fetch", "NB-A,NB-B")  # cached and checked: nothing downloaded again
     assert code == 0, err
     assert len(server.files_asked()) == 8
 
-    code, out, err = run(monkeypatch, capsys, "-q", "train", "--normal", "NB-A..H", "--method", "gene-svdd",
+    code, out, err = cli("-q", "train", "--normal", "NB-A..H", "--method", "gene-svdd",
                          "--genes-only", "--epochs", "1", "--out", env / "model")  # fmt: skip
     assert code == 0, err
     assert "trained gene-svdd on 8 section(s)" in out
 
 
-def test_dataset_id_and_title_order(env, serve, monkeypatch, capsys):
+def test_dataset_id_and_title_order(env, serve, cli):
     serve()
     scrna = json.loads(ANSWER.read_text())["datasets"][-1]["dataset_id"]
     datasets = cellxgene.collection_datasets()
@@ -178,7 +166,7 @@ def test_dataset_id_and_title_order(env, serve, monkeypatch, capsys):
     shuffled = [d.__class__(**{**d.__dict__, "n_spots": 1000}) for d in datasets]
     nb, rule = cellxgene.assign_nb(shuffled)
     assert rule == "title order" and [d.title for d in nb.values()] == sorted(d.title for d in datasets if d.visium)
-    code, out, err = run(monkeypatch, capsys, "fetch", scrna)
+    code, out, err = cli("fetch", scrna)
     assert code == 0, err
     assert f"{scrna} -> {scrna} 'All cells - scRNA-seq' (714,331 spots; dataset id)" in out
     assert io.catalogue.resolve(scrna)[0].path.is_file()
@@ -197,19 +185,19 @@ def test_interrupted_download_resumes_with_a_range_request(env, serve, files):
     assert server.files_asked() == [(f"/files/{dataset.version_id}.h5ad", f"bytes={len(whole) // 2}-")]
 
 
-def test_offline_is_one_line_and_exit_2(env, monkeypatch, capsys):
+def test_offline_is_one_line_and_exit_2(env, monkeypatch, cli):
     with socket.socket() as s:  # a port nobody listens on: connection refused
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv(cellxgene.API_ENV, f"http://127.0.0.1:{port}/curation/v1")
-    code, out, err = run(monkeypatch, capsys, "fetch", "NB-A..H")
+    code, out, err = cli("fetch", "NB-A..H")
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("error: cannot read CELLxGENE collection 4195ab4c") and "offline?" in err
 
 
-def test_changed_api_is_one_line_and_exit_2(env, serve, monkeypatch, capsys):
+def test_changed_api_is_one_line_and_exit_2(env, serve, cli):
     serve(answer=json.dumps({"datasets": [{"dataset_id": "x", "files": []}]}))
-    code, _, err = run(monkeypatch, capsys, "fetch", "NB-A")
+    code, _, err = cli("fetch", "NB-A")
     assert code == 2 and err.count("\n") == 1 and "has the CELLxGENE API changed?" in err
 
 
