@@ -139,9 +139,18 @@ def test_storey_pi0_and_adaptive_bh():
     mixed = np.concatenate([rng.uniform(size=1000), rng.uniform(0, 1e-4, size=3000)])  # 75% anomalous
     assert storey_pi0(mixed) == pytest.approx(0.25, abs=0.05)
     plain, adaptive = bh_qvalues(mixed), bh_qvalues(mixed, adaptive=True)
-    np.testing.assert_allclose(adaptive, plain * storey_pi0(mixed))
+    np.testing.assert_allclose(adaptive, np.maximum(plain * storey_pi0(mixed), mixed))
     assert (adaptive <= 0.05).sum() >= (plain <= 0.05).sum()
     assert storey_pi0([]) == 1.0
+
+
+def test_adaptive_bh_never_flags_a_spot_above_its_own_level():
+    # a healthy section shifted as a whole: every p-value between 0.06 and 0.45, none above 0.5,
+    # so pi0 is near 0; the adaptive q-values must not flag it wholesale
+    p = np.random.default_rng(3).uniform(0.06, 0.45, size=400)
+    assert storey_pi0(p) < 0.01
+    q = bh_qvalues(p, adaptive=True)
+    assert (q >= p).all() and not (q <= 0.05).any()
 
 
 def test_adaptive_bh_controls_fdr_on_independent_pvalues():

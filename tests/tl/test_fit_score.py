@@ -57,7 +57,7 @@ def test_score_writes_every_key(multimodal, section_factory, tmp_path):
     p, q = test.obs["tissue_mib_pvalue"].to_numpy(), test.obs["tissue_mib_qvalue"].to_numpy()
     info = test.uns["tissue_mib"]
     assert 0 < info["pi0"] <= 1 and info["smooth_hops"] == 2
-    assert ((p > 0) & (p <= 1)).all() and (q >= info["pi0"] * p - 1e-12).all()  # adaptive BH: q >= pi0 p
+    assert 0 < info["pi0"] <= 1 and ((p > 0) & (p <= 1)).all() and (q >= p - 1e-12).all()  # adaptive BH: never below p
     # p-values are split-conformal: the score averaged over 2-hop neighbourhoods against the
     # model's calibration scores averaged alike over their own spot graph
     smoothed, calibration = test.obs["tissue_mib_score_smoothed"].to_numpy(), model.calibration_scores(hops=2)
