@@ -36,18 +36,21 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Variant:
-    """One candidate setting of the gene model: preprocessing, training options and score rule for `tl.fit`."""
+    """One candidate setting of the gene model: preprocessing, training options, score rule and
+    (`knn`) the share of the training spots it averages over (None: tl.fit's default) for `tl.fit`."""
 
     name: str
     prep: Mapping = field(default_factory=dict)
     train: Mapping = field(default_factory=dict)
     score: str = "centre"
+    knn_fraction: float | None = None
 
 
 VARIANTS = {
     v.name: v
     for v in (
         Variant("knn", prep={"n_pcs": None}, score="knn"),
+        Variant("knn10", prep={"n_pcs": None}, score="knn", knn_fraction=0.0),
         Variant("centre", prep={"n_pcs": None}),
         Variant("unscaled", prep={"scale": False}),
         Variant("pca50", prep={"n_pcs": 50}),
@@ -56,7 +59,7 @@ VARIANTS = {
 }
 
 
-DEFAULT_VARIANTS = ("knn", "centre")
+DEFAULT_VARIANTS = ("knn", "knn10")
 
 
 def depth_correlations(adata, scores: np.ndarray, normal: np.ndarray | None = None) -> dict:
@@ -100,6 +103,8 @@ class GeneCV:
             config["prep"] = {**dict(config.get("prep") or {}), **variant.prep}
             config["train"] = {**dict(config.get("train") or {}), **variant.train}
             config["score"] = variant.score
+            if variant.knn_fraction is not None:
+                config["knn_fraction"] = variant.knn_fraction
             train = [a for s, a in self.healthy.items() if s[0] not in without]
             with step(f"gene model {variant.name} without patient(s) {','.join(sorted(without))}, seed {seed}") as line:
                 self._models[key] = tl.fit(train, method="gene-svdd", modalities=("genes",), config=config,

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from tissue_mib.cli._common import at_least, echo_table, load_config, read_sections, seed_in_range
+from tissue_mib.checks import check_float
 from tissue_mib.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ def train(
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16 (encoders); fp32 on CPU makes runs and resumed runs bit-identical."),
     seed: int = typer.Option(0, "--seed", callback=seed_in_range("--seed"), help="Random seed (training is deterministic on CPU in fp32)."),
     folds: int = typer.Option(1, "--folds", callback=at_least(1, "--folds"), help="Cross-fit K models, each holding out another K-th of the sections, so every section calibrates (K times the training; docs/outputs.md)."),
+    knn_fraction: float | None = typer.Option(None, "--knn-fraction", callback=lambda v: v if v is None else check_float(v, name="--knn-fraction", lo=0.0, hi=0.5), help="Share of the training spots the knn score averages over [default: the preset's, else 0.1]; 0: the 10 nearest (docs/outputs.md, impure references)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint (same options; bit for bit on CPU in fp32)."),
     checkpoint_dir: Path | None = typer.Option(None, "--checkpoint-dir", help="Where the per-epoch checkpoint goes [default: OUT.checkpoint]; removed once the model is written."),
 ) -> None:
@@ -57,7 +59,7 @@ def train(
         adatas = read_sections(specs)
         modalities = ("genes",) if genes_only else ("genes", "histology")
         model = tl.fit(adatas, method=method, config=params, modalities=modalities, epochs=epochs, device=device,
-                       precision=precision, seed=seed, folds=folds, out=out, checkpoint_dir=checkpoint_dir,
+                       precision=precision, seed=seed, knn_fraction=knn_fraction, folds=folds, out=out, checkpoint_dir=checkpoint_dir,
                        resume=resume)  # fmt: skip
         _drop_checkpoint(checkpoint_dir)
     elapsed = time.perf_counter() - start

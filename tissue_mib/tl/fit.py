@@ -20,7 +20,9 @@ from tissue_mib.lock import model_lock
 from tissue_mib.logs import step
 from tissue_mib.methods import METHODS, build_method
 from tissue_mib.tl.crossfit import CrossFitModel
-from tissue_mib.tl.model import SCORE_RULES, TissueModel, reference_rows, rule_scores
+from tissue_mib.tl.model import (
+    DEFAULT_KNN_FRACTION, KNN_K, SCORE_RULES, TissueModel, knn_neighbours, reference_rows, rule_scores,
+)
 from tissue_mib.pp._util import library_ids
 from tissue_mib.pp.prepare import split_sections
 from tissue_mib.tl.tensors import coords_um, graph_edges, libraries_without_image, section_codes, to_data, uses_graph
@@ -32,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ENCODERS = {"genes": {"encoder": "gcn"}, "histology": {"encoder": "resnet18", "stem": "cifar"}}
 DEFAULT_SCORE = "knn"  # docs/her2st.md: the centre distance inverted on unseen patients' sections
-PRESET_KEYS = ("method", "modalities", "params", "train", "prep", "holdout", "score")
+PRESET_KEYS = ("method", "modalities", "params", "train", "prep", "holdout", "score", "knn_fraction")
 HOLDOUT_KEYS = ("fraction", "block_um", "min_sections", "folds")
 
 
@@ -50,6 +52,7 @@ def fit(
     prep: pp.PrepConfig | Mapping | None = None,
     out: str | Path | None = None,
     score: str | None = None,
+    knn_fraction: float | None = None,
     folds: int | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
@@ -68,25 +71,29 @@ def fit(
     reference), exactly as `tl.score` prepares a new section, so their scores are
     exchangeable with a new healthy section's. prep: preprocessing options. out: write
     the model directory there, holding its lock (`tissue_mib.lock`) from start to end.
-    score: `knn` (mean distance to the 10 nearest training spots in the model's latent
-    space) or `centre` (the method's SVDD score); None: the preset's `score` key, else
-    DEFAULT_SCORE. folds: K >= 2 cross-fits (`CrossFitModel`): the sections are split into K
-    groups and K models are trained, each holding out one group for calibration, so every
-    training section calibrates (cross-conformal calls, K times the training); None: the
-    preset's `holdout.folds`, else 1. checkpoint_dir: write a training checkpoint there after
-    every epoch (`fold-k/` per member when cross-fitting); resume: continue from it (bit for
+    score: `knn` (mean distance to the nearest training spots in the model's latent space)
+    or `centre` (the method's SVDD score); None: the preset's `score` key, else DEFAULT_SCORE.
+    knn_fraction: the share of the training spots the `knn` rule averages over (at least 10;
+    `knn_neighbours`), large enough that a cluster of contaminating spots in an impure
+    reference does not make the same anomaly look typical; 0: the 10 nearest; None: the
+    preset's `knn_fraction`, else DEFAULT_KNN_FRACTION. folds: K >= 2 cross-fits
+    (`CrossFitModel`): the sections are split into K groups and K models are trained, each
+    holding out one group for calibration, so every training section calibrates
+    (cross-conformal calls, K times the training); None: the preset's `holdout.folds`, else 1.
+    checkpoint_dir: write a training checkpoint there after every epoch (`fold-k/` per member
+    when cross-fitting); resume: continue from it (bit for
     bit on CPU in fp32, docs/engine.md). method_params: method options (win over the preset's).
     """
     if resume and checkpoint_dir is None:
         raise InputError("tl.fit: resume=True needs checkpoint_dir")
     with model_lock(out) if out is not None else contextlib.nullcontext():
         return _fit(adatas, method=method, config=config, modalities=modalities, epochs=epochs, device=device,
-                    precision=precision, seed=seed, holdout=holdout, prep=prep, out=out, score=score, folds=folds,
-                    checkpoint_dir=checkpoint_dir, resume=resume, method_params=method_params)  # fmt: skip
+                    precision=precision, seed=seed, holdout=holdout, prep=prep, out=out, score=score,
+                    knn_fraction=knn_fraction, folds=folds, checkpoint_dir=checkpoint_dir, resume=resume, method_params=method_params)  # fmt: skip
 
 
-def _fit(adatas, *, method, config, modalities, epochs, device, precision, seed, holdout, prep, out, score, folds,
-         checkpoint_dir, resume, method_params) -> TissueModel | CrossFitModel:
+def _fit(adatas, *, method, config, modalities, epochs, device, precision, seed, holdout, prep, out, score, knn_fraction,
+         folds, checkpoint_dir, resume, method_params) -> TissueModel | CrossFitModel:
     preset = _preset(config)
     unknown = sorted(set(modalities) - set(DEFAULT_ENCODERS))
     if unknown or not modalities:
@@ -95,6 +102,8 @@ def _fit(adatas, *, method, config, modalities, epochs, device, precision, seed,
     if epochs is not None:
         epochs = check_int(epochs, name="epochs", lo=1)
     seed = check_seed(seed, name="seed")
+    knn_fraction = check_float(preset.get("knn_fraction", DEFAULT_KNN_FRACTION) if knn_fraction is None else knn_fraction,
+                               name="knn_fraction", lo=0.0, hi=0.5)  # fmt: skip
     TrainConfig.from_dict(dict(preset.get("train") or {}))  # bad train keys fail here, before preprocessing
     METHODS.get(method)  # an unknown name fails here, before preprocessing
     if out is not None:
@@ -105,7 +114,7 @@ def _fit(adatas, *, method, config, modalities, epochs, device, precision, seed,
     folds = check_int(folds if folds is not None else holdout_options.pop("folds", 1), name="folds", lo=1)
     holdout_options.pop("folds", None)
     settings = {"method": method, "preset": preset, "modalities": modalities, "epochs": epochs, "device": device,
-                "precision": precision, "seed": seed, "prep_config": prep_config, "score": score,
+                "precision": precision, "seed": seed, "prep_config": prep_config, "score": score, "knn_fraction": knn_fraction,
                 "holdout_options": holdout_options, "method_params": method_params, "resume": resume}  # fmt: skip
     if folds > 1:
         members = []
@@ -124,7 +133,7 @@ def _fit(adatas, *, method, config, modalities, epochs, device, precision, seed,
 
 
 def _fit_one(sections, split, *, method, preset, modalities, epochs, device, precision, seed, prep_config, score,
-             holdout_options, method_params, checkpoint_dir, resume) -> TissueModel:
+             knn_fraction, holdout_options, method_params, checkpoint_dir, resume) -> TissueModel:
     """One model: train on `sections` minus the held-out ones of `split` ((held library ids, Holdout) or
     ([], None) for spatial blocks); calibrate on what is held out."""
     held, section_split = split
@@ -158,7 +167,8 @@ def _fit_one(sections, split, *, method, preset, modalities, epochs, device, pre
             val_data = to_data(held_prepared, modalities, graph=graph)
             history = train_fit(model, data, val_data=val_data, config=train_config)
             reference = _reference(model, data, score, train_config, seed)
-            calibration = rule_scores(predict(model, val_data, config=train_config), score, reference)
+            knn_k = knn_neighbours(len(reference), knn_fraction) if reference is not None else 0
+            calibration = rule_scores(predict(model, val_data, config=train_config), score, reference, knn_k)
             calibration_edges = graph_edges(held_prepared)
             record = section_split.to_dict() | {
                 "n_train": int(prepared.n_obs), "n_holdout": int(held_prepared.n_obs), "holdout_rows": [],
@@ -169,7 +179,8 @@ def _fit_one(sections, split, *, method, preset, modalities, epochs, device, pre
                                   mode="blocks", seed=seed, **holdout_options)  # fmt: skip
             history = train_fit(model, data.subset(split.train), val_data=data.subset(split.holdout), config=train_config)
             reference = _reference(model, data.subset(split.train), score, train_config, seed)
-            calibration = rule_scores(predict(model, data, config=train_config, rows=split.holdout), score, reference)
+            knn_k = knn_neighbours(len(reference), knn_fraction) if reference is not None else 0
+            calibration = rule_scores(predict(model, data, config=train_config, rows=split.holdout), score, reference, knn_k)
             calibration_edges = _subgraph_edges(prepared, split.holdout)
             record = split.to_dict() | {"holdout_sections": [], "holdout_obs_names": prepared.obs_names[split.holdout].tolist()}
         line.detail = f"{len(history.records)} epochs, {calibration.size:,} held-out spots to calibrate on"
@@ -179,7 +190,7 @@ def _fit_one(sections, split, *, method, preset, modalities, epochs, device, pre
     tissue_model = TissueModel(
         method=model, panel=panel, prep=prep_config, train_config=train_config, history=history,
         calibration=calibration, holdout=record, modalities=modalities, score_rule=score, reference_latent=reference,
-        calibration_edges=calibration_edges,
+        knn_k=knn_k or KNN_K, calibration_edges=calibration_edges,
     )  # fmt: skip
     return tissue_model
 

@@ -17,8 +17,16 @@ from tissue_mib.train.device import precision_record
 
 
 SCORE_RULES = ("centre", "knn")
-KNN_K = 10
+KNN_K = 10  # the fewest neighbours the `knn` rule averages over
+DEFAULT_KNN_FRACTION = 0.1  # docs/benchmarks.md, "An impure reference": chosen on cohort seed 1 and her2st's inner splits
 MAX_REFERENCE = 20_000
+
+
+def knn_neighbours(n_reference: int, fraction: float) -> int:
+    """How many nearest training latents the `knn` rule averages over: `fraction` of the
+    `n_reference` kept, at least KNN_K, at most all. A cluster of contaminating spots in the
+    healthy reference smaller than that cannot make a test spot look typical."""
+    return int(min(n_reference, max(KNN_K, round(fraction * n_reference))))
 
 
 def latent_knn(latent: np.ndarray, reference: np.ndarray, k: int = KNN_K) -> np.ndarray:
@@ -29,11 +37,11 @@ def latent_knn(latent: np.ndarray, reference: np.ndarray, k: int = KNN_K) -> np.
     return nn.kneighbors(np.asarray(latent, dtype=np.float32))[0].mean(axis=1).astype(np.float64)
 
 
-def rule_scores(out: dict, rule: str, reference: np.ndarray | None) -> np.ndarray:
+def rule_scores(out: dict, rule: str, reference: np.ndarray | None, k: int = KNN_K) -> np.ndarray:
     """(N,) float64 scores of `train.predict`'s output under score rule `rule` (see `TissueModel.scores`)."""
     if rule == "centre":
         return out["score"].astype(np.float64)
-    return latent_knn(out["latent"], reference)
+    return latent_knn(out["latent"], reference, k=k)
 
 
 def reference_rows(latent: np.ndarray, *, seed: int) -> np.ndarray:
@@ -55,7 +63,8 @@ class TissueModel:
     precision: what the training precision resolved to and why (config.yaml's `precision`;
     filled from `train_config` when empty at save). score_rule: `centre` (the method's SVDD
     score) or `knn` (distance to the nearest training spots in the latent space);
-    reference_latent: (n, d) training latents for `knn` (reference_latent.npy).
+    reference_latent: (n, d) training latents for `knn` (reference_latent.npy); knn_k: how
+    many of them the rule averages over (`knn_neighbours`; 10 in models saved before it was kept).
     calibration_edges: (2, E) spot graph among the calibration spots (None: unknown, as in
     models saved before it was kept; their scores cannot be averaged over neighbourhoods).
     """
@@ -72,6 +81,7 @@ class TissueModel:
     precision: dict = field(default_factory=dict)
     score_rule: str = "centre"
     reference_latent: np.ndarray | None = None
+    knn_k: int = KNN_K
     calibration_edges: np.ndarray | None = None
 
     def __post_init__(self):
@@ -83,8 +93,8 @@ class TissueModel:
     def scores(self, out: dict) -> np.ndarray:
         """(N,) anomaly scores from `train.predict`'s output: the method's own score (`centre`:
         the SVDD distance of the fused head) or (`knn`) the mean Euclidean distance of the spot's
-        latent to its KNN_K nearest training spots' latents."""
-        return rule_scores(out, self.score_rule, self.reference_latent)
+        latent to its `knn_k` nearest training spots' latents."""
+        return rule_scores(out, self.score_rule, self.reference_latent, self.knn_k)
 
     def calibration_scores(self, *, hops: int) -> np.ndarray:
         """(n,) calibration scores averaged over `hops`-hop neighbourhoods of their own spot graph,
@@ -124,6 +134,7 @@ class TissueModel:
             calibration=md.calibration, holdout=md.holdout,
             modalities=tuple(md.meta.get("modalities", ("genes", "histology"))), path=md.path,
             precision=md.precision, score_rule=md.meta.get("score_rule", "centre"), reference_latent=md.reference,
+            knn_k=int(md.meta.get("knn_k", KNN_K)),
             calibration_edges=md.calibration_edges,
         )  # fmt: skip
 
@@ -140,6 +151,9 @@ class TissueModel:
             lines.append(f"{len(recs)} epochs in {secs:.1f} s ({secs / len(recs):.2f} s/epoch)")
             terms = {k: v for k, v in last.items() if k not in ("epoch", "phase", "phase_epoch", "lr", "time_s")}
             lines.append("final: " + ", ".join(f"{k} {v:.4g}" for k, v in terms.items() if isinstance(v, float)))
+        if self.score_rule == "knn":
+            lines.append(f"score: mean latent distance to the {self.knn_k} nearest of {len(self.reference_latent):,} "
+                         "training spots")  # fmt: skip
         p = self.precision
         if p.get("resolved"):
             lines.append(f"precision {p.get('requested')} -> {p['resolved']} on {p.get('device')} ({p.get('reason')})")
@@ -152,7 +166,8 @@ class TissueModel:
         return ModelDir(
             method=self.method, panel=self.panel.to_dict(), train_config=self.train_config, prep=self.prep.to_dict(),
             history=self.history, calibration=self.calibration, holdout=self.holdout,
-            meta={"modalities": list(self.modalities), "score_rule": self.score_rule}, reference=self.reference_latent,
+            meta={"modalities": list(self.modalities), "score_rule": self.score_rule, "knn_k": self.knn_k},
+            reference=self.reference_latent,
             calibration_edges=self.calibration_edges,
             precision=self.precision or precision_record(self.train_config.precision, self.train_config.device),
         )  # fmt: skip

@@ -95,6 +95,7 @@ def score(
     target.uns["tissue_mib"] = _h5ad_safe({
         "method": model.name,
         "score_rule": model.score_rule,
+        "knn_k": [m.knn_k for m in members] if model.score_rule == "knn" else [],
         "params": members[0].method.config(),
         "n_models": len(members),
         "modalities": list(model.modalities),

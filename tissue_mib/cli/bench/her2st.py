@@ -16,7 +16,7 @@ def her2st(
     labels_dir: Path | None = typer.Option(None, "--labels-dir", help="Folder of {section}_labeled_coordinates.tsv; for the sections it holds it replaces DATA/pathologist_labels, a section with no file in either is scored, not evaluated."),
     methods: str = typer.Option(DEFAULT_METHODS, "--methods", help="Comma-separated methods; gene-svdd and knn-pca run on genes for every target."),
     targets: str | None = typer.Option(None, "--targets", help="Comma-separated labelled sections to report on genes (default: every section with pathologist labels)."),
-    variants: str | None = typer.Option(None, "--variants", help="Comma-separated candidate gene settings, chosen per section by inner splits (default knn,centre; also unscaled, pca50, pca50-trim20; see docs/her2st.md)."),
+    variants: str | None = typer.Option(None, "--variants", help="Comma-separated candidate gene settings, chosen per section by inner splits (default knn,knn10; also centre, unscaled, pca50, pca50-trim20; see docs/her2st.md)."),
     weak: bool = typer.Option(True, "--weak/--no-weak", help="Also score the unlabelled patients' sections against the weak expression-cluster labels."),
     genes: bool = typer.Option(True, "--genes/--no-genes", help="Run the genes part (leave one patient out); --no-genes runs only genes + histology on A1."),
     out: Path = typer.Option(Path("runs/her2st"), "--out", "-o", help="Results JSON, ROC curves, maps and models."),
