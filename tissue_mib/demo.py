@@ -29,18 +29,20 @@ SETTINGS = {
 
 def run_demo(
     *, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int, folds: int = 1,
-    smooth: int | None = None,
+    smooth: int | None = None, precision: str = "auto",
 ) -> tuple[list[dict], list[dict]]:
     """Run the demo end to end, holding the lock of `out`; returns (one metric record per method
     and SYN-BC section, one record per method and unseen healthy section: section, method,
     n_flagged, n_spots, flagged_pct)."""
     with folder_lock(out, what="demo folder"):
         remove_partials(out, [METRICS_FILE])
-        return _run(out=Path(out), full=full, methods=methods, epochs=epochs, device=device, seed=seed, folds=folds, smooth=smooth)
+        return _run(out=Path(out), full=full, methods=methods, epochs=epochs, device=device, seed=seed, folds=folds,
+                    smooth=smooth, precision=precision)  # fmt: skip
 
 
 def _run(
-    *, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int, folds: int, smooth: int | None
+    *, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int, folds: int, smooth: int | None,
+    precision: str,
 ) -> tuple[list[dict], list[dict]]:
     from tissue_mib import io, tl
     from tissue_mib.datasets import synthetic
@@ -69,6 +71,7 @@ def _run(
             config={"modalities": setting["modalities"]},
             epochs=epochs or setting["epochs"],
             device=device,
+            precision=precision,
             seed=seed,
             folds=folds,
         )

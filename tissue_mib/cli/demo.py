@@ -18,6 +18,7 @@ def demo(
     methods: str = typer.Option(",".join(DEMO_METHODS), "--methods", help="Comma-separated methods to train and compare."),
     epochs: int | None = typer.Option(None, "--epochs", callback=at_least(1, "--epochs"), help="Override the epochs of every method."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16 (encoders); auto: bf16 only where this machine runs it faster (docs/engine.md)."),
     seed: int = typer.Option(0, "--seed", callback=seed_in_range("--seed")),
     folds: int = typer.Option(1, "--folds", callback=at_least(1, "--folds"), help="Cross-fit each method K times (tissue-mib train --folds)."),
     smooth: int | None = typer.Option(None, "--smooth", callback=at_least(0, "--smooth"), help="Calls on scores averaged over N-hop neighbourhoods (tissue-mib score --smooth; default: 2 with --folds, else 0)."),
@@ -37,7 +38,7 @@ def demo(
 
     start = time.perf_counter()
     records, healthy = run_demo(out=out, full=full, methods=[m for m in methods.split(",") if m], epochs=epochs,
-                                device=device, seed=seed, folds=folds, smooth=smooth)  # fmt: skip
+                                device=device, precision=precision, seed=seed, folds=folds, smooth=smooth)  # fmt: skip
     cols = ["method", "section", "auroc", "ap", "prevalence", "f1_oracle", "f1_calibrated", "n_flagged", "n_spots"]
     echo_table(records, cols, title="SYN-BC-A..D (f1_oracle flags exactly as many spots as are anomalous: an oracle; "
                                     "f1_calibrated: the label-free calls at fdr 0.05)")  # fmt: skip
