@@ -1,0 +1,68 @@
+"""Train tiny gene-svdd and concat-svdd models and save their weights, scores and losses.
+
+Run alone (one process) or under `python -m torch.distributed.run --nproc_per_node 2` (gloo on
+CPU); rank 0 writes `OUT` (torch.save of {method: {"state", "score", "loss", "val_loss"}}).
+tests/train/test_distributed.py compares the two.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+
+from tissue_mib.methods import build_method
+from tissue_mib.train import MultiModalData, TrainConfig, distributed, fit, predict
+
+METHODS = {
+    "gene-svdd": {"genes": {"encoder": "gcn", "in_dim": 6, "hidden_dim": 16, "out_dim": 8}},
+    "concat-svdd": {
+        "genes": {"encoder": "gcn", "in_dim": 6, "hidden_dim": 16, "out_dim": 8},
+        "histology": {"encoder": "small-cnn", "channels": [4, 8, 8], "out_dim": 8},
+    },
+}
+# 2 sections of 8 x 8 spots: 128 rows = 4 global batches of 32 (one process or two ranks of 16)
+CONFIG = dict(epochs=2, batch_size=32, lr=1e-2, precision="fp32", device="cpu", seed=0, threads=1, patience=None)
+
+
+def make_data(n_sections: int = 2, side: int = 8, genes: int = 6, patch: int = 8) -> MultiModalData:
+    """`n_sections` square 4-neighbour grids of random genes and patches."""
+    rng = np.random.default_rng(0)
+    per = side * side
+    idx = np.arange(per).reshape(side, side)
+    grid = np.concatenate([np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()]), np.stack([idx[:-1].ravel(), idx[1:].ravel()])], 1)
+    edges = np.concatenate([grid + s * per for s in range(n_sections)], axis=1)
+    n = n_sections * per
+    return MultiModalData(
+        modalities={
+            "genes": rng.normal(size=(n, genes)).astype(np.float32),
+            "histology": rng.integers(0, 256, size=(n, patch, patch, 3), dtype=np.uint8),
+        },
+        edge_index=np.concatenate([edges, edges[::-1]], axis=1),
+        groups=np.repeat(np.arange(n_sections), per),
+    )
+
+
+def run() -> dict:
+    """{method: weights, scores of every row, per-epoch loss and val loss} (the same on every rank)."""
+    data = make_data()
+    train, val = data.subset(np.arange(0, 128)), data.subset(np.arange(96, 128))
+    out = {}
+    for name, modalities in METHODS.items():
+        torch.manual_seed(0)
+        method = build_method(name, modalities=modalities, task={"kind": "svdd"})
+        history = fit(method, train, val_data=val, config=TrainConfig(**CONFIG))
+        out[name] = {
+            "state": {k: v.detach().clone() for k, v in method.state_dict().items()},
+            "score": torch.from_numpy(predict(method, data, config=TrainConfig(**CONFIG))["score"]),
+            "loss": history.column("loss"),
+            "val_loss": history.column("val_loss"),
+        }
+    return out
+
+
+if __name__ == "__main__":
+    result = run()
+    if distributed.is_main():
+        torch.save({"world": distributed.world(), **result}, sys.argv[1])
