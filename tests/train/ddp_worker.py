@@ -1,4 +1,4 @@
-"""Train tiny gene-svdd and concat-svdd models and save their weights, scores and losses.
+"""Train tiny gene-svdd, concat-svdd and omib models and save their weights, scores and losses.
 
 Run alone (one process) or under `python -m torch.distributed.run --nproc_per_node 2` (gloo on
 CPU); rank 0 writes `OUT` (torch.save of {method: {"state", "score", "loss", "val_loss"}}).
@@ -22,6 +22,8 @@ METHODS = {
         "histology": {"encoder": "small-cnn", "channels": [4, 8, 8], "out_dim": 8},
     },
 }
+# OMIB draws noise per rank (zeta, e): compared for its setup (MINE, beta, centre) and rank agreement only
+OMIB = dict(k=8, mine_steps=100, mine_batch=64, mine_rows=128, pca_dim=4, draws=2, heads_attn=2, latent_dim=8)
 # 2 sections of 8 x 8 spots: 128 rows = 4 global batches of 32 (one process or two ranks of 16)
 CONFIG = dict(epochs=2, batch_size=32, lr=1e-2, precision="fp32", device="cpu", seed=0, threads=1, patience=None)
 
@@ -45,19 +47,25 @@ def make_data(n_sections: int = 2, side: int = 8, genes: int = 6, patch: int = 8
 
 
 def run() -> dict:
-    """{method: weights, scores of every row, per-epoch loss and val loss} (the same on every rank)."""
+    """{method: weights, scores of every row, per-epoch loss and val loss, whether every rank
+    holds the same weights}."""
     data = make_data()
     train, val = data.subset(np.arange(0, 128)), data.subset(np.arange(96, 128))
     out = {}
-    for name, modalities in METHODS.items():
+    for name, modalities in [*METHODS.items(), ("omib", METHODS["concat-svdd"])]:
         torch.manual_seed(0)
-        method = build_method(name, modalities=modalities, task={"kind": "svdd"})
-        history = fit(method, train, val_data=val, config=TrainConfig(**CONFIG))
+        params = OMIB if name == "omib" else {}
+        method = build_method(name, modalities=modalities, task={"kind": "svdd"}, **params)
+        config = TrainConfig(**CONFIG) if name != "omib" else TrainConfig(**CONFIG | {"epochs": {"warmup": 1, "main": 1}})
+        history = fit(method, train, val_data=val, config=config)
+        state = {k: v.detach().clone() for k, v in method.state_dict().items()}
+        flat = torch.cat([v.double().reshape(-1) for v in state.values()])
         out[name] = {
-            "state": {k: v.detach().clone() for k, v in method.state_dict().items()},
-            "score": torch.from_numpy(predict(method, data, config=TrainConfig(**CONFIG))["score"]),
+            "state": state,
+            "score": torch.from_numpy(predict(method, data, config=config)["score"]),
             "loss": history.column("loss"),
             "val_loss": history.column("val_loss"),
+            "ranks_agree": all(torch.equal(flat, other) for other in distributed.gather([flat])),
         }
     return out
 

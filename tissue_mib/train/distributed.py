@@ -114,6 +114,14 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def global_mean(rows: torch.Tensor) -> torch.Tensor:
+    """The mean over dim 0 of every rank's `rows` (no gradient): a statistic of the global batch."""
+    if not active():
+        return rows.mean(0)
+    sums = all_reduce_sum(torch.cat([rows.detach().sum(0).reshape(-1), rows.new_tensor([float(len(rows))])]))
+    return (sums[:-1] / sums[-1]).reshape(rows.shape[1:])
+
+
 def all_reduce_grads(params: Iterable[nn.Parameter]) -> None:
     """Sum every gradient over the ranks, in one flat buffer (parameters without one are left as they are)."""
     if not active():
