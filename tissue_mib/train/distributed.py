@@ -97,12 +97,23 @@ def share(items: Sequence[T]) -> list[T]:
 
 
 def gather(items: Sequence[T]) -> list[T]:
-    """Every rank's `items` (picklable), concatenated in rank order, on every rank."""
+    """Every rank's `items` (picklable) on every rank, in rank order."""
     if not active():
         return list(items)
     parts: list = [None] * world()
     torch.distributed.all_gather_object(parts, list(items))
     return [x for part in parts for x in part]
+
+
+def gather_shares(items: Sequence[T]) -> list[T]:
+    """What each rank made of its `share` of a sequence, one item per element, back in the
+    sequence's order, on every rank."""
+    if not active():
+        return list(items)
+    parts: list = [None] * world()
+    torch.distributed.all_gather_object(parts, list(items))
+    n = sum(len(p) for p in parts)
+    return [parts[i % world()][i // world()] for i in range(n)]
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
