@@ -28,11 +28,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from anndata import AnnData
-
 from tissue_mib.lock import folder_lock
 from tissue_mib.logs import step
-from tissue_mib.train import distributed
 from tissue_mib.utils import atomic_write, plain, remove_partials
 
 logger = logging.getLogger(__name__)
@@ -68,6 +65,8 @@ def score_sections(
     list, metric records: one per labelled section and protocol); under torchrun, this rank's
     share of the scored sections and the records of all of them.
     """
+    from tissue_mib.train import distributed
+
     calls = {"fdr": fdr, "adaptive": adaptive} | ({} if smooth is None else {"smooth": smooth})
     locked = out_dir is not None and distributed.is_main()
     with folder_lock(out_dir) if locked else contextlib.nullcontext():
@@ -104,9 +103,12 @@ def _score(adatas, model, *, calls, min_region_spots, protocols, method_label) -
 
 
 def _write(scored: list, records: list[dict], out_dir: Path) -> None:
+    from anndata import AnnData
+
     from tissue_mib import pl
     from tissue_mib.export import geojson
     from tissue_mib.tl import regions
+    from tissue_mib.train import distributed
 
     names = [section_name(a) for a in scored]
     remove_partials(out_dir, [name + suffix for name in names for suffix in OUTPUTS])

@@ -33,7 +33,8 @@ def make_data(n_sections: int = 2, side: int = 8, genes: int = 6, patch: int = 8
     rng = np.random.default_rng(0)
     per = side * side
     idx = np.arange(per).reshape(side, side)
-    grid = np.concatenate([np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()]), np.stack([idx[:-1].ravel(), idx[1:].ravel()])], 1)
+    pairs = [np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()]), np.stack([idx[:-1].ravel(), idx[1:].ravel()])]
+    grid = np.concatenate(pairs, axis=1)
     edges = np.concatenate([grid + s * per for s in range(n_sections)], axis=1)
     n = n_sections * per
     return MultiModalData(

@@ -31,7 +31,7 @@ def score(
 
       tissue-mib score BC-A --model runs/her2st/models/omib-genes+histology
 
-      torchrun --nproc_per_node 4 --no-python tissue-mib score SYN-BC-A..D --model runs/omib --out scored/   # a section per process
+      torchrun --nproc_per_node 4 --no-python tissue-mib score SYN-BC-A..D --model runs/omib --out scored/
     """
     from tissue_mib import tl
     from tissue_mib.pipeline import score_sections, section_name
