@@ -1,7 +1,8 @@
 """Train tiny gene-svdd, concat-svdd and omib models and save their weights, scores and losses.
 
 Run alone (one process) or under `python -m torch.distributed.run --nproc_per_node 2` (gloo on
-CPU); rank 0 writes `OUT` (torch.save of {method: {"state", "score", "loss", "val_loss"}}).
+CPU) as `ddp_worker.py OUT CHECKPOINT_DIR`; rank 0 writes `OUT` (torch.save of {method: {"state",
+"score", "loss", "val_loss", "ranks_agree"}, "resumed_exactly": bool}).
 tests/train/test_distributed.py compares the two.
 """
 
@@ -47,9 +48,10 @@ def make_data(n_sections: int = 2, side: int = 8, genes: int = 6, patch: int = 8
     )
 
 
-def run() -> dict:
+def run(checkpoint_dir: str) -> dict:
     """{method: weights, scores of every row, per-epoch loss and val loss, whether every rank
-    holds the same weights}."""
+    holds the same weights}; "resumed_exactly": concat-svdd interrupted after its first epoch and
+    resumed from `checkpoint_dir` ends with the uninterrupted run's weights, bit for bit."""
     data = make_data()
     train, val = data.subset(np.arange(0, 128)), data.subset(np.arange(96, 128))
     out = {}
@@ -68,10 +70,27 @@ def run() -> dict:
             "val_loss": history.column("val_loss"),
             "ranks_agree": all(torch.equal(flat, other) for other in distributed.gather([flat])),
         }
+    out["resumed_exactly"] = _resumed_exactly(train, checkpoint_dir, out["concat-svdd"]["state"])
     return out
 
 
+def _resumed_exactly(train: MultiModalData, checkpoint_dir: str, uninterrupted: dict) -> bool:
+    def stop_after_first(record):
+        if record["epoch"] == 0:
+            raise KeyboardInterrupt
+
+    for resume, callbacks in ((False, [stop_after_first]), (True, [])):
+        torch.manual_seed(0)
+        method = build_method("concat-svdd", modalities=METHODS["concat-svdd"], task={"kind": "svdd"})
+        config = TrainConfig(**CONFIG, checkpoint_dir=checkpoint_dir, resume=resume)
+        try:
+            fit(method, train, config=config, callbacks=callbacks)
+        except KeyboardInterrupt:
+            distributed.barrier()  # rank 0's checkpoint is written before any rank resumes from it
+    return all(torch.equal(v, uninterrupted[k]) for k, v in method.state_dict().items())
+
+
 if __name__ == "__main__":
-    result = run()
+    result = run(sys.argv[2])
     if distributed.is_main():
         torch.save({"world": distributed.world(), **result}, sys.argv[1])
