@@ -14,6 +14,10 @@ Every file is written to a hidden temporary name, fsynced and renamed, so a fail
 leaves no partial output under these names. The folder's lock (`tissue_mib.lock`) is held
 from the start of scoring to the last file, so two runs never write one folder at once; the
 temporaries a killed run left for these sections are removed under it.
+
+Under torchrun (`train.distributed`) the sections are shared out across the ranks: each rank
+scores and writes its own, rank 0 holds the folder's lock while they do, and the colour scale
+and the metric records are those of all the sections.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from tissue_mib.utils import atomic_write, plain, remove_partials
 
 logger = logging.getLogger(__name__)
 
+SCORE = "tissue_mib_score"
 OUTPUTS = (".scored.h5ad", ".map.png", ".flagged.geojson", ".region_genes.csv", ".metrics.json")  # after NAME
 
 
@@ -57,14 +62,23 @@ def score_sections(
 
     fdr, smooth (None: `tl.score`'s default), adaptive: the calls (`tl.score`); min_region_spots:
     the smallest flagged region kept (`tl.regions.flagged_regions`). Returns (scored AnnData
-    list, metric records: one per labelled section and protocol).
+    list, metric records: one per labelled section and protocol); under torchrun, this rank's
+    share of the scored sections and the records of all of them.
     """
+    from tissue_mib.train import distributed
+
     calls = {"fdr": fdr, "adaptive": adaptive} | ({} if smooth is None else {"smooth": smooth})
-    with folder_lock(out_dir) if out_dir is not None else contextlib.nullcontext():
-        scored, records = _score(adatas, model, calls=calls, min_region_spots=min_region_spots, protocols=protocols,
-                                 method_label=method_label)  # fmt: skip
+    locked = out_dir is not None and distributed.is_main()
+    with folder_lock(out_dir) if locked else contextlib.nullcontext():
+        distributed.barrier()  # rank 0 holds the lock before any rank writes
+        scored, records = _score(distributed.share(adatas), model, calls=calls, min_region_spots=min_region_spots,
+                                 protocols=protocols, method_label=method_label)  # fmt: skip
         if out_dir is not None:
             _write(scored, records, Path(out_dir))
+        distributed.barrier()  # every rank has written before the lock is released
+    if distributed.active():  # every section's records, in the order of `adatas`
+        per_section = distributed.gather_shares([[r for r in records if r["section"] == section_name(a)] for a in scored])
+        records = [r for section in per_section for r in section]
     return scored, records
 
 
@@ -89,14 +103,17 @@ def _score(adatas, model, *, calls, min_region_spots, protocols, method_label) -
 
 
 def _write(scored: list, records: list[dict], out_dir: Path) -> None:
+    from anndata import AnnData
+
     from tissue_mib import pl
     from tissue_mib.export import geojson
     from tissue_mib.tl import regions
+    from tissue_mib.train import distributed
 
     names = [section_name(a) for a in scored]
     remove_partials(out_dir, [name + suffix for name in names for suffix in OUTPUTS])
     with step(f"write scored AnnData, maps, GeoJSON and gene tables of {len(scored)} section(s)") as line:
-        vmin, vmax = pl.shared_scale(scored)
+        vmin, vmax = pl.shared_scale(distributed.gather([AnnData(obs=a.obs[[SCORE]]) for a in scored]))
         for name, ad in zip(names, scored):
             with atomic_write(out_dir / f"{name}.scored.h5ad") as tmp:
                 ad.write_h5ad(tmp)

@@ -30,12 +30,16 @@ def score(
       tissue-mib score SYN-BC-A..D --model runs/omib --out scored/ --fdr 0.1
 
       tissue-mib score BC-A --model runs/her2st/models/omib-genes+histology
+
+      torchrun --nproc_per_node 4 --no-python tissue-mib score SYN-BC-A..D --model runs/omib --out scored/
     """
     from tissue_mib import tl
     from tissue_mib.pipeline import score_sections, section_name
+    from tissue_mib.train import distributed
 
     trained = tl.load_model(model)
-    adatas = read_sections(sections, labels_dir=labels_dir)
+    with distributed.main_first():  # rank 0 materialises catalogue sections, the others read them
+        adatas = read_sections(sections, labels_dir=labels_dir)
     scored, records = score_sections(adatas, trained, out_dir=out, fdr=fdr, smooth=smooth, adaptive=adaptive,
                                      min_region_spots=min_region_spots, protocols=protocol)  # fmt: skip
     rows = []
@@ -44,6 +48,9 @@ def score(
         regions = len(ad.obs["tissue_mib_region"].cat.categories)
         rows.append({"section": section_name(ad), "spots": ad.n_obs, "flagged": flagged, "regions": regions,
                      "max_score": float(ad.obs["tissue_mib_score"].max())})  # fmt: skip
+    rows = distributed.gather_shares(rows)  # under torchrun each rank scored its share of the sections
+    if not distributed.is_main():
+        return
     rule = scored[0].uns["tissue_mib"]["threshold_rule"] if scored else "BH q <= fdr"
     echo_table(rows, ["section", "spots", "flagged", "regions", "max_score"],
                title=f"scored with {model}: {rule.replace('fdr', str(fdr))}, scores averaged over "

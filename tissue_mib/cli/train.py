@@ -35,7 +35,8 @@ def train(
 
     A checkpoint is written after every epoch to --checkpoint-dir (default OUT.checkpoint);
     after a kill, the same command with --resume continues from it. OUT is locked while the
-    command runs (.OUT.lock beside it; docs/cli.md).
+    command runs (.OUT.lock beside it; docs/cli.md). Under torchrun each process trains its share
+    of every batch and rank 0 writes OUT (docs/distributed.md).
 
     Examples:
 
@@ -46,23 +47,31 @@ def train(
       tissue-mib train --normal SYN-NB-A..H --method omib --folds 4 --out runs/omib-cf   # calls with more power
 
       tissue-mib train --normal NB-A..H --method ibma --config ibma --out runs/ibma --resume   # after a kill
+
+      torchrun --nproc_per_node 8 --no-python tissue-mib train --normal NB-A..H --method omib --out runs/omib
     """
     from tissue_mib import tl
     from tissue_mib.lock import model_lock
+    from tissue_mib.train import distributed
 
     specs = [s for item in normal for s in item.split(",") if s]
     params = load_config(config)
     checkpoint_dir = checkpoint_dir or out.with_name(f"{out.name}.checkpoint")
     start = time.perf_counter()
-    with model_lock(out):
+    main = distributed.is_main()
+    with model_lock(out) if main else contextlib.nullcontext():
         _check_checkpoint(checkpoint_dir, resume=resume)
-        adatas = read_sections(specs)
+        with distributed.main_first():  # rank 0 materialises catalogue sections, the others read them
+            adatas = read_sections(specs)
         modalities = ("genes",) if genes_only else ("genes", "histology")
         model = tl.fit(adatas, method=method, config=params, modalities=modalities, epochs=epochs, device=device,
                        precision=precision, seed=seed, knn_fraction=knn_fraction, folds=folds, out=out, checkpoint_dir=checkpoint_dir,
                        resume=resume)  # fmt: skip
-        _drop_checkpoint(checkpoint_dir)
+        if main:
+            _drop_checkpoint(checkpoint_dir)
     elapsed = time.perf_counter() - start
+    if not main:
+        return
 
     rows = [{"section": str(a.obs["section"].iloc[0]), "spots": a.n_obs, "genes": a.n_vars} for a in adatas]
     echo_table(rows, ["section", "spots", "genes"], title=f"trained {method} on {len(adatas)} section(s)")

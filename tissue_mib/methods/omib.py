@@ -39,6 +39,7 @@ from tissue_mib.nn.fusion import FUSIONS
 from tissue_mib.nn.objectives.omib import beta_bounds, beta_bounds_three, draw_beta, dynamic_r, entropy, estimate_mi, output_kl
 from tissue_mib.nn.objectives.vib import GaussianVAE, gaussian_kl, reparameterise
 from tissue_mib.settings import progress
+from tissue_mib.train import distributed
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ class OMIB(Method):
         if self.training:
             xi = self._xi(post)
             with torch.no_grad():
-                self.xi_mean.lerp_(xi.detach().float().mean(0), XI_MOMENTUM)
+                self.xi_mean.lerp_(distributed.global_mean(xi.detach().float()), XI_MOMENTUM)
             y_hat = self.head(xi)
             task = self.head_loss("", y_hat, batch)
         else:  # val loss on the inputs of scoring / prediction
@@ -273,8 +274,11 @@ class OMIB(Method):
         """r_j = 1 - tanh(ln(mean KL(y_{j+1} || y) / mean KL(y_1 || y))), j = 1.. (no gradient)."""
         kind = self.task["kind"]
         first, *rest = self.used_modalities
-        kl_1 = output_kl(y_mod[first].float(), y_hat.float(), kind)
-        r = torch.tensor([dynamic_r(kl_1, output_kl(y_mod[m].float(), y_hat.float(), kind)) for m in rest])
+        # in training under torchrun, the means over the global batch (train.distributed)
+        mean = distributed.global_mean if self.training else (lambda kl: kl.mean(0))
+        kl_1 = mean(output_kl(y_mod[first].float(), y_hat.float(), kind))
+        kls = [mean(output_kl(y_mod[m].float(), y_hat.float(), kind)) for m in rest]
+        r = torch.tensor([dynamic_r(kl_1, kl_j) for kl_j in kls])
         if self.training:  # the val loss (eval mode) does not count towards the epoch's r
             self.r = r
             self._r_sum += r

@@ -26,7 +26,7 @@ from tissue_mib.tl.model import (
 from tissue_mib.pp._util import library_ids
 from tissue_mib.pp.prepare import split_sections
 from tissue_mib.tl.tensors import coords_um, graph_edges, libraries_without_image, section_codes, to_data, uses_graph
-from tissue_mib.train import Holdout, ModelDir, TrainConfig, fit as train_fit, predict, split_holdout
+from tissue_mib.train import Holdout, ModelDir, TrainConfig, distributed, fit as train_fit, predict, split_holdout
 from tissue_mib.train.holdout import resolve_mode
 from tissue_mib.utils import seed_everything
 
@@ -83,10 +83,12 @@ def fit(
     checkpoint_dir: write a training checkpoint there after every epoch (`fold-k/` per member
     when cross-fitting); resume: continue from it (bit for
     bit on CPU in fp32, docs/engine.md). method_params: method options (win over the preset's).
+    Under torchrun every rank runs this and trains its share of each batch (docs/distributed.md);
+    rank 0 alone holds the lock and writes `out`, and every rank returns the same model.
     """
     if resume and checkpoint_dir is None:
         raise InputError("tl.fit: resume=True needs checkpoint_dir")
-    with model_lock(out) if out is not None else contextlib.nullcontext():
+    with model_lock(out) if out is not None and distributed.is_main() else contextlib.nullcontext():
         return _fit(adatas, method=method, config=config, modalities=modalities, epochs=epochs, device=device,
                     precision=precision, seed=seed, holdout=holdout, prep=prep, out=out, score=score,
                     knn_fraction=knn_fraction, folds=folds, checkpoint_dir=checkpoint_dir, resume=resume, method_params=method_params)  # fmt: skip
@@ -127,8 +129,9 @@ def _fit(adatas, *, method, config, modalities, epochs, device, precision, seed,
     else:
         split = _held_out_sections(sections, mode=holdout, seed=seed, options=holdout_options)
         tissue_model = _fit_one(sections, split, checkpoint_dir=checkpoint_dir, **settings)
-    if out is not None:
+    if out is not None and distributed.is_main():
         tissue_model.save(out)
+    distributed.barrier()  # the model directory is complete before any rank goes on
     return tissue_model
 
 
@@ -139,12 +142,14 @@ def _fit_one(sections, split, *, method, preset, modalities, epochs, device, pre
     held, section_split = split
     method_class = METHODS.get(method)
     with step(f"prepare {len(sections) - len(held)} training sections") as line:
-        prepared, panel = pp.prepare([s for s in sections if library_ids(s)[0] not in held], config=prep_config)
+        with distributed.main_first():  # rank 0 fills the preprocessing cache, the others read it
+            prepared, panel = pp.prepare([s for s in sections if library_ids(s)[0] not in held], config=prep_config)
         line.detail = f"{prepared.n_obs:,} spots, {len(panel):,} genes"
     prep_config = pp.PrepConfig.from_dict(prepared.uns["tissue_mib_prep"]["config"])
     held_prepared = None
     if held:  # prepared apart, with the training cohort's panel: exactly as tl.score prepares a new section
-        held_prepared, _ = pp.prepare([s for s in sections if library_ids(s)[0] in held], panel=panel, config=prep_config)
+        with distributed.main_first():
+            held_prepared, _ = pp.prepare([s for s in sections if library_ids(s)[0] in held], panel=panel, config=prep_config)
     modalities = _modalities(prepared, tuple(modalities), method)
     specs = _encoder_specs(preset.get("modalities") or {}, modalities, n_genes=panel.n_inputs if prep_config.scale else len(panel))
     params = {**dict(preset.get("params") or {}), **method_params}

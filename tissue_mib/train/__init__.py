@@ -5,6 +5,7 @@
     out = predict(method, data)          # {"score": (N,), "latent": (N, d), ...}
 """
 
+from tissue_mib.train import distributed
 from tissue_mib.train.config import TrainConfig
 from tissue_mib.train.data import BatchLoader, MultiModalData
 from tissue_mib.train.device import resolve_device, resolve_precision
@@ -21,6 +22,7 @@ __all__ = [
     "ModelDir",
     "MultiModalData",
     "TrainConfig",
+    "distributed",
     "fit",
     "predict",
     "resolve_device",

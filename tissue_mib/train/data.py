@@ -9,6 +9,7 @@ B targets only. Image modalities stay uint8 until the encoder.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -127,6 +128,7 @@ class BatchLoader:
         device: torch.device | str = "cpu",
         min_batch: int = 1,
         rows: np.ndarray | None = None,
+        shard: tuple[int, int] = (0, 1),
     ):
         if batch_size < 1:
             raise InputError(f"BatchLoader: batch_size must be >= 1, got {batch_size}")
@@ -137,6 +139,7 @@ class BatchLoader:
         self.device = torch.device(device)
         self.min_batch = int(min_batch)
         self.rows = np.arange(data.n) if rows is None else np.asarray(rows, dtype=np.int64)
+        self.shard = (int(shard[0]), int(shard[1]))
         self.generator = torch.Generator().manual_seed(int(seed))
         self._in_csr = None
         if data.edge_index is not None:
@@ -157,7 +160,20 @@ class BatchLoader:
             targets = order[start : start + self.batch_size]
             if len(targets) < self.min_batch:
                 continue
+            if self.shard[1] > 1:
+                targets = np.array_split(targets, self.shard[1])[self.shard[0]]
+                if len(targets) == 0:
+                    continue
             yield self.batch(targets)
+
+    def whole(self) -> BatchLoader:
+        """This loader without its shard, sharing its generator (a pass over it draws the same
+        permutation as one process would); itself when it has no shard."""
+        if self.shard[1] == 1:
+            return self
+        whole = copy.copy(self)
+        whole.shard = (0, 1)
+        return whole
 
     def batch(self, targets: np.ndarray) -> dict[str, torch.Tensor]:
         """The batch for the given target rows (unique ints)."""

@@ -6,6 +6,13 @@ each phase of `method.phases`: epochs of `on_epoch_start` + mini-batch steps on
 Early stopping works per phase on the val loss; the best weights of a phase are restored
 when the phase ends. Last, the BatchNorm running statistics are recomputed for the final
 weights (`refresh_batchnorm`).
+
+Under torchrun (`train.distributed`) each rank takes its share of every global batch; the
+gradients are summed over the ranks after each backward, with each rank's loss weighted by its
+share of the global batch, and BatchNorm uses the global batch's statistics (`train.syncbn`),
+so a step is the one-process step. `setup`, `on_epoch_start` and the BatchNorm refresh see the
+whole data on every rank, as one process does, and rank 0's parameters and buffers are then
+broadcast; the val loss is sharded and summed. Rank 0 alone writes checkpoints.
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ import torch
 from tissue_mib.errors import InputError, TrainingDiverged
 from tissue_mib.nn.optim import adam
 from tissue_mib.settings import progress, progress_bar
+from tissue_mib.train import distributed
 from tissue_mib.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from tissue_mib.train.config import TrainConfig
 from tissue_mib.train.data import BatchLoader, MultiModalData
 from tissue_mib.train.device import cpu_threads, deterministic, grad_scaler, resolve_device, resolve_precision
 from tissue_mib.train.history import History
+from tissue_mib.train.syncbn import synced_batchnorm
 from tissue_mib.utils import remove_partials, seed_everything
 
 logger = logging.getLogger(__name__)
@@ -70,6 +79,7 @@ def fit(
     device = resolve_device(config.device)
     amp_dtype = resolve_precision(config.precision, device)
     epochs = config.epochs_for(tuple(method.phases))
+    shard = (distributed.rank(), distributed.world())
     with deterministic(amp_dtype is None), cpu_threads(config.threads):
         seed_everything(config.seed)
         method.to(device)
@@ -77,18 +87,21 @@ def fit(
         method.trim = float(config.contamination)
         loader = BatchLoader(
             train_data, batch_size=config.batch_size, shuffle=True, seed=config.seed, hops=config.hops,
-            device=device, min_batch=2,
+            device=device, min_batch=max(2, shard[1]), shard=shard,
         )  # fmt: skip
         val_loader = None
         if val_data is not None:
-            val_loader = BatchLoader(val_data, batch_size=config.batch_size, hops=config.hops, device=device)
-        method.setup(loader)
+            val_loader = BatchLoader(val_data, batch_size=config.batch_size, hops=config.hops, device=device, shard=shard)
+        method.setup(loader.whole())
+        distributed.broadcast_state(method)
+        if shard[1] > 1:  # the ranks draw their own noise (OMIB's) from here on
+            torch.manual_seed(config.seed + 1_000_003 * shard[0])
         params = [p for p in method.parameters() if p.requires_grad]
         optimizer = adam(params, lr=config.lr, weight_decay=config.weight_decay)
         scaler = grad_scaler(amp_dtype, device)
         pos = _Position()
         run = _run_record(method, train_data, config, epochs)
-        if config.checkpoint_dir:
+        if config.checkpoint_dir and distributed.is_main():
             remove_partials(config.checkpoint_dir, [CHECKPOINT_NAME])  # of a run killed mid-checkpoint
         if config.resume:
             _restore(config.checkpoint_dir, method, optimizer, scaler, loader, pos, run)
@@ -98,7 +111,8 @@ def fit(
             with _phase_bar(method, phase, epochs[phase], pos.phase_epoch) as bar:
                 while pos.phase_epoch < epochs[phase] and not pos.stopped:
                     try:
-                        record = _epoch(method, loader, val_loader, optimizer, scaler, phase, pos)
+                        with synced_batchnorm(method):
+                            record = _epoch(method, loader, val_loader, optimizer, scaler, phase, pos)
                     except _NonFinite as bad:
                         raise TrainingDiverged(f"{bad}; {_kept(config.checkpoint_dir, pos)}") from None
                     bar.update(1)
@@ -107,7 +121,7 @@ def fit(
                     _early_stopping(method, record, config, pos, phase)
                     pos.phase_epoch += 1
                     pos.epoch += 1
-                    if config.checkpoint_dir:
+                    if config.checkpoint_dir and distributed.is_main():
                         _save(config.checkpoint_dir, method, optimizer, scaler, loader, pos, run)
                     for callback in callbacks:
                         callback(record)
@@ -115,6 +129,7 @@ def fit(
         refresh_batchnorm(
             method, BatchLoader(train_data, batch_size=config.batch_size, hops=config.hops, device=device, min_batch=2)
         )
+        distributed.broadcast_state(method)
     return pos.history
 
 
@@ -153,7 +168,8 @@ def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos) -> dict:
     """One pass over the training batches, then the val loss; the epoch's record."""
     start = time.perf_counter()
     method.train()
-    method.on_epoch_start(loader, pos.epoch)
+    method.on_epoch_start(loader.whole(), pos.epoch)
+    distributed.broadcast_state(method)
     method.train()
     sums: dict[str, float] = {}
     n_rows = 0
@@ -161,15 +177,24 @@ def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos) -> dict:
         optimizer.zero_grad(set_to_none=True)
         terms = method.training_loss(batch, phase)
         loss = terms["loss"]
-        if not torch.isfinite(loss):
-            raise _NonFinite(f"non-finite loss {loss.item()} in phase '{phase}', epoch {pos.epoch + 1}, batch {i + 1}")
+        b = len(batch["index"])
+        if distributed.active():  # the global batch's mean loss; this rank's loss weighted by its share
+            total = distributed.all_reduce_sum(torch.stack([loss.detach().float() * b, loss.new_tensor(float(b))]))
+            loss, terms["loss"] = loss * (b / total[1]), total[0] / total[1]
+        if not torch.isfinite(terms["loss"]):
+            raise _NonFinite(
+                f"non-finite loss {terms['loss'].item()} in phase '{phase}', epoch {pos.epoch + 1}, batch {i + 1}"
+            )
         scaler.scale(loss).backward()
+        distributed.all_reduce_grads(p for group in optimizer.param_groups for p in group["params"])
         scaler.step(optimizer)
         scaler.update()
-        b = len(batch["index"])
         n_rows += b
         for key, value in terms.items():
             sums[key] = sums.get(key, 0.0) + float(value.detach() if torch.is_tensor(value) else value) * b
+    if distributed.active():  # the record of the global batches
+        totals = distributed.all_reduce_sum(torch.tensor([*sums.values(), n_rows], dtype=torch.float64))
+        sums, n_rows = dict(zip(sums, totals[:-1].tolist())), int(totals[-1])
     record = {"epoch": pos.epoch, "phase": phase, "phase_epoch": pos.phase_epoch}
     record.update({k: v / max(n_rows, 1) for k, v in sums.items()})
     record["val_loss"] = _val_loss(method, val_loader, phase) if val_loader is not None else None
@@ -196,7 +221,7 @@ def _kept(checkpoint_dir, pos: _Position) -> str:
 
 @torch.no_grad()
 def _val_loss(method, val_loader: BatchLoader, phase: str) -> float:
-    """Row-weighted mean of `training_loss(batch, phase)['loss']` in eval mode."""
+    """Row-weighted mean of `training_loss(batch, phase)['loss']` in eval mode (over all ranks' shares)."""
     method.eval()
     total, n = 0.0, 0
     for batch in val_loader:
@@ -204,6 +229,8 @@ def _val_loss(method, val_loader: BatchLoader, phase: str) -> float:
         total += float(method.training_loss(batch, phase)["loss"]) * b
         n += b
     method.train()
+    if distributed.active():
+        total, n = distributed.all_reduce_sum(torch.tensor([total, n], dtype=torch.float64)).tolist()
     return total / n
 
 
