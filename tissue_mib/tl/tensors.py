@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
@@ -9,6 +11,7 @@ from anndata import AnnData
 from tissue_mib.errors import InputError
 from tissue_mib.pp.panel import GenePanel
 from tissue_mib.train import MultiModalData
+from tissue_mib.train.data import in_neighbours, neighbourhood
 
 LIBRARY_KEY = "library_id"
 MODALITIES = ("genes", "histology")
@@ -41,11 +44,12 @@ def section_codes(prepared: AnnData) -> np.ndarray:
     return prepared.obs[LIBRARY_KEY].astype("category").cat.codes.to_numpy().astype(np.int64)
 
 
-def model_genes(prepared: AnnData) -> np.ndarray:
-    """The gene input of the models, float32: X z-scored per gene with the panel's healthy
-    reference (N, G), or its principal components (N, n_pcs), when the prep config says `scale`
+def model_genes(prepared: AnnData, rows: np.ndarray | None = None) -> np.ndarray:
+    """The gene input of the models, float32, for `rows` (default all): X z-scored per gene with the panel's
+    healthy reference (N, G), or its principal components (N, n_pcs), when the prep config says `scale`
     (the default), else X as it is (`GenePanel.model_inputs`)."""
-    x = prepared.X.toarray() if sp.issparse(prepared.X) else np.asarray(prepared.X)
+    x = prepared.X if rows is None else prepared.X[rows]
+    x = x.toarray() if sp.issparse(x) else np.asarray(x)
     record = prepared.uns.get("tissue_mib_prep", {})
     if not record.get("config", {}).get("scale", False):
         return x.astype(np.float32, copy=False)
@@ -55,6 +59,31 @@ def model_genes(prepared: AnnData) -> np.ndarray:
 def to_data(prepared: AnnData, modalities: tuple[str, ...], *, graph: bool) -> MultiModalData:
     """genes (N, G) float32 = `model_genes` (scaled X), histology (N, P, P, 3) uint8 = obsm patches, groups = section
     codes; with `graph`, edge_index from obsp['spatial_connectivities']."""
+    _check_modalities(prepared, modalities)
+    edge_index = graph_edges(prepared) if graph else None
+    return _data(prepared, modalities, None, edge_index, section_codes(prepared))
+
+
+def chunks(prepared: AnnData, modalities: tuple[str, ...], *, graph: bool, hops: int,
+           size: int) -> Iterator[tuple[np.ndarray, MultiModalData]]:
+    """`to_data` in chunks of at most `size` target rows, so that no model input of the whole section
+    is ever held: yields (targets, data), where `data` holds the targets first, then (with `graph`) the
+    rest of their `hops`-hop neighbourhood with the edges among them. Predicting the first
+    len(targets) rows of `data` with the same `hops` gives exactly what `to_data` gives, since each
+    target's neighbourhood is whole. Chunks follow the spots' positions (section, then y, then x),
+    so a neighbourhood adds a band of rows around the chunk, not the section."""
+    _check_modalities(prepared, modalities)
+    groups = section_codes(prepared)
+    xy = np.asarray(prepared.obsm["spatial"], dtype=np.float64)
+    order = np.lexsort((xy[:, 0], xy[:, 1], groups))
+    in_csr = in_neighbours(graph_edges(prepared), prepared.n_obs) if graph else None
+    for start in range(0, len(order), size):
+        targets = np.sort(order[start : start + size])
+        rows, edge_index = neighbourhood(in_csr, targets, hops) if graph else (targets, None)
+        yield targets, _data(prepared, modalities, rows, edge_index, groups[rows])
+
+
+def _check_modalities(prepared: AnnData, modalities: tuple[str, ...]) -> None:
     unknown = set(modalities) - set(MODALITIES)
     if unknown:
         raise InputError(f"modalities {sorted(unknown)} unknown; tissue models read {', '.join(MODALITIES)}")
@@ -62,12 +91,17 @@ def to_data(prepared: AnnData, modalities: tuple[str, ...], *, graph: bool) -> M
         missing = libraries_without_image(prepared)
         if missing:
             raise InputError(f"section(s) {', '.join(missing)}: no image, but the model needs histology patches")
-    mods = {"genes": model_genes(prepared)}
+
+
+def _data(prepared: AnnData, modalities: tuple[str, ...], rows: np.ndarray | None, edge_index: np.ndarray | None,
+          groups: np.ndarray) -> MultiModalData:
+    """MultiModalData of `rows` of `prepared` (None: all) with the given edges (relabelled to `rows`)."""
+    mods = {"genes": model_genes(prepared, rows)}
     if "histology" in modalities:
-        mods["histology"] = np.asarray(prepared.obsm["tissue_mib_patches"], dtype=np.uint8)
-    edge_index = graph_edges(prepared) if graph else None
+        patches = prepared.obsm["tissue_mib_patches"]
+        mods["histology"] = np.asarray(patches if rows is None else patches[rows], dtype=np.uint8)
     try:
-        return MultiModalData(modalities=mods, edge_index=edge_index, groups=section_codes(prepared))
+        return MultiModalData(modalities=mods, edge_index=edge_index, groups=groups)
     except InputError as exc:
         raise InputError(f"prepared data ({', '.join(prepared.obs[LIBRARY_KEY].astype(str).unique())}): {exc}") from exc
 
