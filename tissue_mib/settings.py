@@ -5,8 +5,8 @@ environment variable TISSUE_MIB_QUIET=1). `settings.max_image_pixels` and
 `settings.max_memory` (a size such as "8G" or bytes) override the environment variables
 TISSUE_MIB_MAX_IMAGE_PIXELS and TISSUE_MIB_MAX_MEMORY; None leaves them, or the defaults
 (1e9 pixels, 80% of RAM), in force (`tissue_mib.io.guard`). `settings.chunk_spots` (else
-TISSUE_MIB_CHUNK_SPOTS, else CHUNK_SPOTS) is how many spots scoring holds as model inputs at
-once (`chunk_spots()`). Library code logs through
+TISSUE_MIB_CHUNK_SPOTS, else CHUNK_SPOTS) is how many spots scoring holds as model inputs, and
+the gene panel densifies, at once (`chunk_spots()`). Library code logs through
 `logging` (tissue_mib.logs), never print.
 """
 
