@@ -95,7 +95,8 @@ class GenePanel:
             raise InputError(f"gene panel: scale got {X.shape[1]} genes, the panel has {len(self)}")
         mean = np.asarray(self.reference_mean, dtype=np.float32)
         sd = np.asarray(self.reference_std, dtype=np.float32)
-        z = (X - mean) / np.where(sd > 0, sd, 1.0).astype(np.float32)
+        z = np.subtract(X, mean, dtype=np.float32)  # one (N, G) array, divided and clipped in place
+        np.divide(z, np.where(sd > 0, sd, 1.0).astype(np.float32), out=z)
         return np.clip(z, -max_value, max_value, out=z)
 
     @property

@@ -111,10 +111,11 @@ def extract_from_slide(slide: SlideImage, centres: np.ndarray, *, side_px: float
     keys = np.clip(np.floor(c_level / tile).astype(np.int64), 0, n_tiles - 1)  # off-slide spots join edge tiles
     out = np.empty((len(centres), size, size, 3), dtype=np.uint8)
     padded = np.zeros(len(centres), dtype=bool)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, key in enumerate(map(tuple, keys)):
-        groups.setdefault(key, []).append(i)
-    for (tx, ty), idx in progress(groups.items(), desc=desc, total=len(groups)):
+    tile_ids = keys[:, 1] * n_tiles[0] + keys[:, 0]
+    order = np.argsort(tile_ids, kind="stable")
+    ids, starts = np.unique(tile_ids[order], return_index=True)
+    for tile_id, idx in progress(zip(ids, np.split(order, starts[1:])), desc=desc, total=len(ids)):
+        ty, tx = divmod(int(tile_id), int(n_tiles[0]))
         x0, y0 = max(tx * tile - margin, 0), max(ty * tile - margin, 0)
         x1, y1 = min((tx + 1) * tile + margin, lw), min((ty + 1) * tile + margin, lh)
         region = slide.read_region(x0 * ds, y0 * ds, x1 - x0, y1 - y0, level=level)
