@@ -26,7 +26,7 @@ T = TypeVar("T")
 logger = logging.getLogger("tissue_mib")
 
 
-CHUNK_SPOTS = 16_384  # about 0.8 GB of model inputs at 3,000 panel genes and 32 px patches (docs/engine.md)
+CHUNK_SPOTS = 16_384  # about 0.5 GB of model inputs at 3,000 panel genes and 32 px patches (docs/engine.md)
 
 
 @dataclass
