@@ -3,9 +3,9 @@
 A patch is a square of `patch_um` micrometres centred on the spot, cut from the best
 non-blank image (full-resolution file > hires > lowres) and resampled to `size` x `size`
 uint8 RGB. The image (or, for a full-resolution file, each tile of it) is first resized
-with an anti-aliased bilinear filter so that `patch_um` spans `size` pixels; then all
-patches are gathered in one indexing step, each centre rounded to the nearest resized
-pixel (at most half an output pixel off).
+with an anti-aliased bilinear filter so that `patch_um` spans `size` pixels; then the
+patches are gathered by indexing, `settings.chunk_spots()` spots at a time, each centre
+rounded to the nearest resized pixel (at most half an output pixel off).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tissue_mib.errors import InputError
 from tissue_mib.io.images import SlideImage, is_blank
 from tissue_mib.pp._util import library_masks, metadata, spatial_entry
-from tissue_mib.settings import progress
+from tissue_mib.settings import chunk_spots, progress
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +90,12 @@ def extract_patches(image: np.ndarray, centres: np.ndarray, *, side_px: float, s
     y0 = np.clip(np.rint(sy - (size - 1) / 2).astype(np.int64), -size, new_h) + size
     canvas = np.pad(small, ((size, size), (size, size), (0, 0)), constant_values=FILL)
     windows = sliding_window_view(canvas, (size, size), axis=(0, 1))  # (H', W', 3, size, size)
-    out = windows[y0, x0].transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(out), padded
+    out = np.empty((len(centres), size, size, 3), dtype=np.uint8)
+    step = chunk_spots()
+    for start in range(0, len(centres), step):  # gathered a chunk at a time: no second (N, 3, size, size) array
+        rows = slice(start, start + step)
+        out[rows] = windows[y0[rows], x0[rows]].transpose(0, 2, 3, 1)
+    return out, padded
 
 
 def extract_from_slide(slide: SlideImage, centres: np.ndarray, *, side_px: float, size: int = 32,
