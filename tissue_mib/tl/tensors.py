@@ -70,17 +70,41 @@ def chunks(prepared: AnnData, modalities: tuple[str, ...], *, graph: bool, hops:
     is ever held: yields (targets, data), where `data` holds the targets first, then (with `graph`) the
     rest of their `hops`-hop neighbourhood with the edges among them. Predicting the first
     len(targets) rows of `data` with the same `hops` gives exactly what `to_data` gives, since each
-    target's neighbourhood is whole. Chunks follow the spots' positions (section, then y, then x),
-    so a neighbourhood adds a band of rows around the chunk, not the section."""
+    target's neighbourhood is whole. With `graph`, targets follow `spatial_order`, so that a chunk,
+    and each run of consecutive targets in it (a batch), is a compact patch of tissue whose
+    neighbourhood adds a thin band of rows, not a strip across the section."""
     _check_modalities(prepared, modalities)
     groups = section_codes(prepared)
-    xy = np.asarray(prepared.obsm["spatial"], dtype=np.float64)
-    order = np.lexsort((xy[:, 0], xy[:, 1], groups))
-    in_csr = in_neighbours(graph_edges(prepared), prepared.n_obs) if graph else None
+    edges = graph_edges(prepared) if graph else None
+    if graph:
+        order = spatial_order(np.asarray(prepared.obsm["spatial"], dtype=np.float64), groups, edges)
+        in_csr = in_neighbours(edges, prepared.n_obs)
+    else:
+        order = np.arange(prepared.n_obs)
     for start in range(0, len(order), size):
-        targets = np.sort(order[start : start + size])
+        targets = order[start : start + size]
         rows, edge_index = neighbourhood(in_csr, targets, hops) if graph else (targets, None)
         yield targets, _data(prepared, modalities, rows, edge_index, groups[rows])
+
+
+def spatial_order(xy: np.ndarray, groups: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Row order by section, then along a Z-order (Morton) curve of the spots' positions snapped to
+    a grid of the median edge length (the spot pitch): any run of consecutive rows covers a compact
+    patch. On a 316 x 316 square grid, runs of 128 spots have 2.2 rows per spot in their 3-hop
+    neighbourhood in this order, 7.0 in row-major order."""
+    lengths = np.linalg.norm(xy[edges[0]] - xy[edges[1]], axis=1) if edges.size else np.zeros(0)
+    pitch = float(np.median(lengths[lengths > 0])) if (lengths > 0).any() else 1.0
+    cells = np.clip(np.floor((xy - xy.min(axis=0)) / pitch), 0, 2**31 - 1).astype(np.uint64)
+    return np.lexsort((_spread_bits(cells[:, 0]) | (_spread_bits(cells[:, 1]) << np.uint64(1)), groups))
+
+
+def _spread_bits(v: np.ndarray) -> np.ndarray:
+    """The 32 low bits of each uint64 in `v` moved to the even bit positions (a Morton code's half)."""
+    v = v & np.uint64(0xFFFFFFFF)
+    for shift, mask in ((16, 0x0000FFFF0000FFFF), (8, 0x00FF00FF00FF00FF), (4, 0x0F0F0F0F0F0F0F0F),
+                        (2, 0x3333333333333333), (1, 0x5555555555555555)):
+        v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+    return v
 
 
 def _check_modalities(prepared: AnnData, modalities: tuple[str, ...]) -> None:
