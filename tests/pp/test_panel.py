@@ -26,7 +26,11 @@ PANEL = pp.GenePanel(genes=("ACTB", "CD3E", "KRT8", "ERBB2", "MKI67"),
                      gene_ids=("ENSG00000075624", "ENSG00000198851", "ENSG00000170421", "ENSG00000141736", ""))
 
 
-def test_apply_reorders_and_zero_fills_missing_genes(caplog):
+@pytest.mark.parametrize("chunk", [None, 4])  # 6 spots: densified in chunks of 4 and 2
+def test_apply_reorders_and_zero_fills_missing_genes(caplog, monkeypatch, chunk):
+    from tissue_mib.settings import settings
+
+    monkeypatch.setattr(settings, "chunk_spots", chunk)
     adata = section(["MKI67", "KRT8", "ACTB", "OTHER", "ERBB2"])
     with caplog.at_level(logging.WARNING, logger="tissue_mib.pp.panel"):
         out = PANEL.apply(adata, max_missing=0.2)

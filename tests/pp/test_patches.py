@@ -209,3 +209,17 @@ def test_pyramid_levels_keep_the_dot_in_the_centre(tmp_path):
     # at level 2 the dot sits at (604.5 + 0.5) / 4 - 0.5 = 150.75, so rounding leaves it 0.25 px off
     # centre; taking 604.5 / 4 (pixel corners, not centres) would put it 0.75 px off
     np.testing.assert_allclose(red_centroid(got[0]), [15.75, 15.75], atol=0.1)
+
+
+def test_patches_gathered_in_chunks_equal_one_gather(monkeypatch):
+    from tissue_mib.settings import settings
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(300, 400, 3), dtype=np.uint8)
+    centres = rng.uniform(-20, 420, size=(50, 2))
+    whole, whole_padded = extract_patches(image, centres, side_px=40.0, size=8)
+    monkeypatch.setattr(settings, "chunk_spots", 7)
+    chunked, chunked_padded = extract_patches(image, centres, side_px=40.0, size=8)
+    np.testing.assert_array_equal(chunked, whole)
+    np.testing.assert_array_equal(chunked_padded, whole_padded)
+    assert chunked.flags["C_CONTIGUOUS"] and chunked.shape == (50, 8, 8, 3)

@@ -180,3 +180,20 @@ def test_score_several_sections_in_one_anndata(multimodal, section_factory):
     np.testing.assert_allclose(both.obs.loc[rows, "tissue_mib_score"], alone.obs["tissue_mib_score"], rtol=1e-5)
     p_all = both.obs["tissue_mib_pvalue"].to_numpy()
     assert np.isfinite(p_all).all() and both.uns["tissue_mib"]["n_unscored"] == 0
+
+
+def test_scoring_in_chunks_equals_one_chunk(multimodal, section_factory, monkeypatch):
+    """tl.score streams spots in chunks (settings.chunk_spots); tiny chunks of two interleaved sections
+    give the one-chunk scores up to fp32 summation order."""
+    from tissue_mib import io
+    from tissue_mib.settings import settings
+
+    model, _ = multimodal
+    both = io.concat([section_factory("T1", seed=7, anomalous=True), section_factory("T2", seed=8)])[::-1].copy()
+    monkeypatch.setattr(settings, "chunk_spots", both.n_obs)
+    whole = tl.score(both, model, copy=True)
+    monkeypatch.setattr(settings, "chunk_spots", 7)
+    chunked = tl.score(both, model, copy=True)
+    for key in ("tissue_mib_score", "tissue_mib_score_genes", "tissue_mib_score_histology", "tissue_mib_pvalue"):
+        np.testing.assert_allclose(chunked.obs[key], whole.obs[key], rtol=1e-5, atol=1e-7, err_msg=key)
+    np.testing.assert_allclose(chunked.obsm["tissue_mib_latent"], whole.obsm["tissue_mib_latent"], rtol=1e-5, atol=1e-6)

@@ -6,13 +6,18 @@ Speed targets live here, printed as numbers, not in timed unit tests.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import tempfile
 import time
 
 import torch
 
+from tissue_mib.settings import chunk_spots
+
 logger = logging.getLogger(__name__)
+CACHE_ENV = "TISSUE_MIB_CACHE_DIR"
 
 
 def perf_machine(*, device: str = "auto", quick: bool = False) -> dict:
@@ -67,6 +72,7 @@ def perf_training(
     """Train `method` (GCN genes + `histology_encoder`) for `epochs` per phase on one prepared
     Visium-shaped section of `n_spots`, then score it; one row per precision with spots/s."""
     from tissue_mib import pp
+    from tissue_mib.bench.memory import PeakRSS
     from tissue_mib.methods import build_method
     from tissue_mib.pp.benchmark import synthetic_section
     from tissue_mib.tl.tensors import to_data
@@ -84,13 +90,14 @@ def perf_training(
             task={"kind": "svdd"},
         )
         config = TrainConfig(epochs=epochs, device=device, precision=precision, seed=seed, patience=None)
-        t0 = time.perf_counter()
-        history = fit(model, data, config=config)
-        total = time.perf_counter() - t0
-        t_epochs = sum(r["time_s"] for r in history.records)
-        t0 = time.perf_counter()
-        predict(model, data, config=config)
-        t_pred = time.perf_counter() - t0
+        with PeakRSS() as peak:
+            t0 = time.perf_counter()
+            history = fit(model, data, config=config)
+            total = time.perf_counter() - t0
+            t_epochs = sum(r["time_s"] for r in history.records)
+            t0 = time.perf_counter()
+            predict(model, data, config=config)
+            t_pred = time.perf_counter() - t0
         rows.append({
             "bench": f"{method} gcn+{histology_encoder}",
             "precision": precision,
@@ -100,5 +107,69 @@ def perf_training(
             "train_spots_per_s": len(history.records) * data.n / t_epochs,
             "setup_s": total - t_epochs,
             "score_spots_per_s": data.n / t_pred,
+            "peak_rss_gb": peak.gb,
         })
     return rows
+
+
+def perf_scoring(*, method: str = "omib", histology_encoder: str = "small-cnn", n_spots: int = 3000,
+                 large_spots: int = 100_000, n_genes: int = 5000, train_spots: int = 1000, device: str = "auto",
+                 seed: int = 0) -> dict:
+    """`tl.score` figures: a model (`method`, GCN genes + `histology_encoder`, one epoch per phase on
+    two Visium-shaped sections of `train_spots`; its quality is not the point) scores a Visium-shaped
+    section of `n_spots` (block `scoring`) and a Visium HD-shaped section of `large_spots` 8 µm
+    bins (block `scoring_large`), each prepared cold first, then scored from that cached
+    preprocessing (`score_section`). Everything is cached in a temporary folder."""
+    from tissue_mib import tl
+    from tissue_mib.pp.benchmark import synthetic_hd_section, synthetic_section
+
+    with _private_cache():
+        cohort = [synthetic_section(f"PERF-NB{i}", n_spots=train_spots, n_genes=n_genes, seed=seed + i) for i in range(2)]
+        preset = {"modalities": {"histology": {"encoder": histology_encoder}}, "train": {"patience": None}}
+        model = tl.fit(cohort, method=method, config=preset, epochs=1, device=device, seed=seed)
+        del cohort
+        scoring = score_section(model, synthetic_section("PERF-BC", n_spots=n_spots, n_genes=n_genes, seed=seed + 2))
+        large = score_section(model, synthetic_hd_section("PERF-HD", n_spots=large_spots, n_genes=n_genes, seed=seed + 3))
+    return {"scoring": scoring, "scoring_large": large}
+
+
+def score_section(model, section) -> dict:
+    """Seconds and peak resident memory (GB, the whole process, `section` itself included) of
+    preparing `section` cold (`pp.prepare` into the cache), then of `tl.score` on it served from the cache."""
+    from tissue_mib import pp, tl
+    from tissue_mib.bench.memory import PeakRSS
+
+    with PeakRSS() as prep_peak:
+        start = time.perf_counter()
+        pp.prepare(section, panel=model.panel, config=model.prep)
+        prep_s = time.perf_counter() - start
+    with PeakRSS() as peak:
+        start = time.perf_counter()
+        tl.score(section, model, copy=True)
+        score_s = time.perf_counter() - start
+    layout = next(iter(section.uns["spatial"].values()))["metadata"]["layout"]
+    return {"spots": section.n_obs, "layout": layout, "method": model.name, "prepare_s": prep_s,
+            "prepare_peak_rss_gb": prep_peak.gb, "seconds": score_s, "spots_per_s": section.n_obs / score_s,
+            "peak_rss_gb": peak.gb, "peak_rss_exact": peak.exact, "chunk_spots": chunk_spots(), "load_avg_1min": _load()}
+
+
+@contextlib.contextmanager
+def _private_cache():
+    """TISSUE_MIB_CACHE_DIR set to a temporary folder (removed after), as it was before on exit."""
+    previous = os.environ.get(CACHE_ENV)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ[CACHE_ENV] = tmp
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop(CACHE_ENV, None)
+            else:
+                os.environ[CACHE_ENV] = previous
+
+
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None

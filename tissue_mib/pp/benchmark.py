@@ -12,6 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from tissue_mib.bench.memory import PeakRSS
 from tissue_mib.pp.patches import extract_patches
 from tissue_mib.pp.prepare import PrepConfig, prepare
 
@@ -26,7 +27,8 @@ def _he_like(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 
 def perf_patches(*, n_patches: int = 20_000, image_px: int = 4000, side_px: float = 60.0, size: int = 32,
                  repeats: int = 3, seed: int = 0) -> dict:
-    """Patches per second cut from an in-memory `image_px`² RGB image (best of `repeats`).
+    """Patches per second cut from an in-memory `image_px`² RGB image (best of `repeats`), and the peak
+    resident memory (GB) meanwhile.
 
     The image is resized (anti-aliased) so that `side_px` image pixels become `size`, then
     all `n_patches` patches are gathered at random centres.
@@ -35,13 +37,14 @@ def perf_patches(*, n_patches: int = 20_000, image_px: int = 4000, side_px: floa
     image = _he_like((image_px, image_px), rng)
     centres = rng.uniform(0, image_px, size=(n_patches, 2))
     times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        extract_patches(image, centres, side_px=side_px, size=size)
-        times.append(time.perf_counter() - start)
+    with PeakRSS() as peak:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            extract_patches(image, centres, side_px=side_px, size=size)
+            times.append(time.perf_counter() - start)
     best = min(times)
     return {"n_patches": n_patches, "image_px": image_px, "side_px": side_px, "size": size,
-            "seconds": best, "patches_per_s": n_patches / best, "load_avg_1min": _load()}
+            "seconds": best, "patches_per_s": n_patches / best, "peak_rss_gb": peak.gb, "load_avg_1min": _load()}
 
 
 def synthetic_section(lib: str, *, n_spots: int = 2500, n_genes: int = 15_000, density: float = 0.08,
@@ -74,15 +77,46 @@ def synthetic_section(lib: str, *, n_spots: int = 2500, n_genes: int = 15_000, d
     return adata
 
 
-def perf_prepare(*, n_sections: int = 8, n_spots: int = 2500, n_genes: int = 15_000, seed: int = 0) -> dict:
-    """Seconds to `prepare` a cohort of `n_sections` x `n_spots` (fit the panel, graph, patches).
+def synthetic_hd_section(lib: str, *, n_spots: int = 100_000, n_genes: int = 5000, genes_per_spot: int = 200,
+                         seed: int = 0) -> AnnData:
+    """A Visium HD-shaped section of 8 µm bins per the io contract: square grid, sparse counts
+    (`genes_per_spot` genes seen per bin, as HD's few hundred UMIs), an in-memory hires image at 1 µm
+    per pixel. Patches need an explicit `patch_um` (HD bins have no spot diameter)."""
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(np.sqrt(n_spots)))
+    r, c = np.divmod(np.arange(n_spots), side)
+    mpp, pitch_um, margin_um = 0.2737, 8.0, 100.0  # full-res µm per pixel as Space Ranger writes for HD
+    coords = np.stack([(margin_um + c * pitch_um) / mpp, (margin_um + r * pitch_um) / mpp], axis=1)
+    per_spot = max(1, min(genes_per_spot, n_genes))
+    X = sp.csr_matrix((rng.poisson(1.0, n_spots * per_spot).astype(np.float32) + 1,
+                       rng.integers(0, n_genes, n_spots * per_spot), np.arange(n_spots + 1) * per_spot),
+                      shape=(n_spots, n_genes))
+    X.sum_duplicates()
+    genes = [f"GENE{i}" for i in range(n_genes)]
+    obs = pd.DataFrame({"library_id": pd.Categorical([lib] * n_spots), "section": pd.Categorical([lib] * n_spots),
+                        "array_row": r, "array_col": c, "in_tissue": 1}, index=[f"{lib}_{i}" for i in range(n_spots)])
+    var = pd.DataFrame({"gene_ids": [f"ENSG{i:011d}" for i in range(n_genes)], "gene_symbols": genes}, index=genes)
+    adata = AnnData(X=X, obs=obs, var=var)
+    adata.obsm["spatial"] = coords
+    scalef = mpp / 1.0  # hires pixels per full-res pixel: 1 µm per hires pixel
+    extent = int(np.ceil((coords.max() + margin_um / mpp) * scalef))
+    adata.uns["spatial"] = {lib: {
+        "images": {"hires": _he_like((extent, extent), rng)},
+        "scalefactors": {"tissue_hires_scalef": scalef, "microns_per_pixel": mpp, "bin_size_um": pitch_um},
+        "metadata": {"layout": "visium_hd", "grid": "square", "spot_diameter_um": pitch_um, "fullres_image": "",
+                     "blank_images": [], "is_normalised": False, "source": "synthetic"}}}
+    return adata
 
-    Also times a second call served from a fresh cache folder.
+
+def perf_prepare(*, n_sections: int = 8, n_spots: int = 2500, n_genes: int = 15_000, seed: int = 0) -> dict:
+    """Seconds and peak resident memory (GB) to `prepare` a cohort of `n_sections` x `n_spots` (fit the
+    panel, graph, patches). Also times a second call served from a fresh cache folder.
     """
     sections = [synthetic_section(f"S{i}", n_spots=n_spots, n_genes=n_genes, seed=seed + i) for i in range(n_sections)]
-    start = time.perf_counter()
-    prepare(sections, config=PrepConfig(), use_cache=False)
-    cold = time.perf_counter() - start
+    with PeakRSS() as peak:
+        start = time.perf_counter()
+        prepare(sections, config=PrepConfig(), use_cache=False)
+        cold = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
         prepare(sections, cache_dir=tmp)
         start = time.perf_counter()
@@ -90,7 +124,8 @@ def perf_prepare(*, n_sections: int = 8, n_spots: int = 2500, n_genes: int = 15_
         cached = time.perf_counter() - start
         cache_mb = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp)) / 2**20
     return {"n_sections": n_sections, "n_spots": n_spots, "n_genes": n_genes, "seconds": cold,
-            "seconds_cached": cached, "cache_mb": cache_mb, "n_panel_genes": adata.n_vars, "load_avg_1min": _load()}
+            "seconds_cached": cached, "cache_mb": cache_mb, "peak_rss_gb": peak.gb, "n_panel_genes": adata.n_vars,
+            "load_avg_1min": _load()}
 
 
 def _load() -> float:

@@ -21,6 +21,7 @@ from anndata import AnnData
 
 from tissue_mib.errors import InputError
 from tissue_mib.pp._util import LIBRARY_KEY, library_ids
+from tissue_mib.settings import chunk_spots
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ class GenePanel:
             raise InputError(f"gene panel: scale got {X.shape[1]} genes, the panel has {len(self)}")
         mean = np.asarray(self.reference_mean, dtype=np.float32)
         sd = np.asarray(self.reference_std, dtype=np.float32)
-        z = (X - mean) / np.where(sd > 0, sd, 1.0).astype(np.float32)
+        z = np.subtract(X, mean, dtype=np.float32)  # one (N, G) array, divided and clipped in place
+        np.divide(z, np.where(sd > 0, sd, 1.0).astype(np.float32), out=z)
         return np.clip(z, -max_value, max_value, out=z)
 
     @property
@@ -188,8 +190,12 @@ class GenePanel:
             logger.warning("gene panel: %d of %d genes (%.1f%%) missing from %s, zero-filled",
                            n_missing, len(self), 100 * frac, where)
         X = np.zeros((adata.n_obs, len(self)), dtype=np.float32)
-        source = sp.csc_matrix(adata.X)[:, cols[~missing]] if sp.issparse(adata.X) else adata.X[:, cols[~missing]]
-        X[:, ~missing] = source.toarray() if sp.issparse(source) else np.asarray(source)
+        source = sp.csr_matrix(adata.X)[:, cols[~missing]] if sp.issparse(adata.X) else adata.X[:, cols[~missing]]
+        present = slice(None) if not n_missing else np.flatnonzero(~missing)
+        step = chunk_spots()
+        for start in range(0, adata.n_obs, step):  # densified a chunk at a time: no second (N, G) array
+            block = source[start : start + step]
+            X[start : start + step, present] = block.toarray() if sp.issparse(block) else np.asarray(block)
         var = pd.DataFrame({"gene_ids": list(self.gene_ids), "gene_symbols": list(self.genes),
                             "panel_missing": missing}, index=pd.Index(self.genes).astype(str))
         out = AnnData(X=X, obs=adata.obs.copy(), var=var, uns=dict(adata.uns),

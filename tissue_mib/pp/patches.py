@@ -3,9 +3,9 @@
 A patch is a square of `patch_um` micrometres centred on the spot, cut from the best
 non-blank image (full-resolution file > hires > lowres) and resampled to `size` x `size`
 uint8 RGB. The image (or, for a full-resolution file, each tile of it) is first resized
-with an anti-aliased bilinear filter so that `patch_um` spans `size` pixels; then all
-patches are gathered in one indexing step, each centre rounded to the nearest resized
-pixel (at most half an output pixel off).
+with an anti-aliased bilinear filter so that `patch_um` spans `size` pixels; then the
+patches are gathered by indexing, `settings.chunk_spots()` spots at a time, each centre
+rounded to the nearest resized pixel (at most half an output pixel off).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tissue_mib.errors import InputError
 from tissue_mib.io.images import SlideImage, is_blank
 from tissue_mib.pp._util import library_masks, metadata, spatial_entry
-from tissue_mib.settings import progress
+from tissue_mib.settings import chunk_spots, progress
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +90,12 @@ def extract_patches(image: np.ndarray, centres: np.ndarray, *, side_px: float, s
     y0 = np.clip(np.rint(sy - (size - 1) / 2).astype(np.int64), -size, new_h) + size
     canvas = np.pad(small, ((size, size), (size, size), (0, 0)), constant_values=FILL)
     windows = sliding_window_view(canvas, (size, size), axis=(0, 1))  # (H', W', 3, size, size)
-    out = windows[y0, x0].transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(out), padded
+    out = np.empty((len(centres), size, size, 3), dtype=np.uint8)
+    step = chunk_spots()
+    for start in range(0, len(centres), step):  # gathered a chunk at a time: no second (N, 3, size, size) array
+        rows = slice(start, start + step)
+        out[rows] = windows[y0[rows], x0[rows]].transpose(0, 2, 3, 1)
+    return out, padded
 
 
 def extract_from_slide(slide: SlideImage, centres: np.ndarray, *, side_px: float, size: int = 32,
@@ -111,10 +115,11 @@ def extract_from_slide(slide: SlideImage, centres: np.ndarray, *, side_px: float
     keys = np.clip(np.floor(c_level / tile).astype(np.int64), 0, n_tiles - 1)  # off-slide spots join edge tiles
     out = np.empty((len(centres), size, size, 3), dtype=np.uint8)
     padded = np.zeros(len(centres), dtype=bool)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, key in enumerate(map(tuple, keys)):
-        groups.setdefault(key, []).append(i)
-    for (tx, ty), idx in progress(groups.items(), desc=desc, total=len(groups)):
+    tile_ids = keys[:, 1] * n_tiles[0] + keys[:, 0]
+    order = np.argsort(tile_ids, kind="stable")
+    ids, starts = np.unique(tile_ids[order], return_index=True)
+    for tile_id, idx in progress(zip(ids, np.split(order, starts[1:])), desc=desc, total=len(ids)):
+        ty, tx = divmod(int(tile_id), int(n_tiles[0]))
         x0, y0 = max(tx * tile - margin, 0), max(ty * tile - margin, 0)
         x1, y1 = min((tx + 1) * tile + margin, lw), min((ty + 1) * tile + margin, lh)
         region = slide.read_region(x0 * ds, y0 * ds, x1 - x0, y1 - y0, level=level)

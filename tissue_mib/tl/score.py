@@ -14,7 +14,8 @@ from tissue_mib.calibration import (LABELS, bh_qvalues, cross_conformal_pvalues,
 from tissue_mib.errors import InputError
 from tissue_mib.tl.crossfit import CrossFitModel
 from tissue_mib.tl.model import TissueModel
-from tissue_mib.tl.tensors import to_data, uses_graph
+from tissue_mib.settings import chunk_spots, progress
+from tissue_mib.tl.tensors import chunks, uses_graph
 from tissue_mib.train import predict
 
 logger = logging.getLogger(__name__)
@@ -120,10 +121,19 @@ def score(
 
 
 def _predict(adata: AnnData, model: TissueModel) -> tuple[AnnData, dict]:
-    """(prepared AnnData, `train.predict` output) of `adata` under one model."""
+    """(prepared AnnData, `train.predict` output) of `adata` under one model, predicted in chunks of
+    `settings.chunk_spots()` spots (`tensors.chunks`) into arrays of all spots."""
     prepared, _ = pp.prepare(adata, panel=model.panel, config=model.prep)
-    data = to_data(prepared, model.modalities, graph=uses_graph(model.method, model.modalities))
-    return prepared, predict(model.method, data, config=model.train_config)
+    size = chunk_spots()
+    parts = chunks(prepared, model.modalities, graph=uses_graph(model.method, model.modalities),
+                   hops=model.train_config.hops, size=size)
+    out: dict[str, np.ndarray] = {}
+    for targets, data in progress(parts, desc="score chunks", total=-(-prepared.n_obs // size)):
+        for key, value in predict(model.method, data, config=model.train_config, rows=np.arange(len(targets))).items():
+            if key not in out:
+                out[key] = np.empty((prepared.n_obs, *value.shape[1:]), dtype=value.dtype)
+            out[key][targets] = value
+    return prepared, out
 
 
 def _h5ad_safe(value):

@@ -143,11 +143,7 @@ class BatchLoader:
         self.generator = torch.Generator().manual_seed(int(seed))
         self._in_csr = None
         if data.edge_index is not None:
-            n = data.n
-            src, dst = data.edge_index
-            # in-neighbours: row = target node, columns = its sources (the nodes it aggregates)
-            self._in_csr = sp.csr_matrix((np.ones(len(src), dtype=np.int8), (dst, src)), shape=(n, n))
-            self._in_csr.sum_duplicates()
+            self._in_csr = in_neighbours(data.edge_index, data.n)
 
     def __len__(self) -> int:
         n_full, rest = divmod(len(self.rows), self.batch_size)
@@ -181,7 +177,7 @@ class BatchLoader:
         d = self.data
         out: dict[str, torch.Tensor] = {}
         if self._in_csr is not None:
-            rows, edge_index = self._neighbourhood(targets)
+            rows, edge_index = neighbourhood(self._in_csr, targets, self.hops)
             out[d.graph_modality] = torch.from_numpy(d.modalities[d.graph_modality][rows])
             out["edge_index"] = torch.from_numpy(edge_index)
             out["target"] = torch.arange(len(targets))
@@ -193,22 +189,29 @@ class BatchLoader:
         out["index"] = torch.from_numpy(targets)
         return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
 
-    def _neighbourhood(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows of the `hops`-hop in-neighbourhood (targets first) and its relabelled edges."""
-        csr = self._in_csr
-        seen = np.zeros(csr.shape[0], dtype=bool)
-        seen[targets] = True
-        frontier = targets
-        for _ in range(self.hops):
-            nb = csr[frontier].indices
-            nb = np.unique(nb[~seen[nb]])
-            if nb.size == 0:
-                break
-            seen[nb] = True
-            frontier = nb
-        seen[targets] = False
-        rows = np.concatenate([targets, np.flatnonzero(seen)])
-        sub = csr[rows][:, rows].tocoo()  # row = target node, col = source node
-        edge_index = np.stack([sub.col, sub.row]).astype(np.int64)
-        return rows, edge_index
 
+def in_neighbours(edge_index: np.ndarray, n: int) -> sp.csr_matrix:
+    """(n, n) CSR of in-neighbours from (2, E) (source, target) edges: row = target, columns = its sources."""
+    src, dst = edge_index
+    csr = sp.csr_matrix((np.ones(len(src), dtype=np.int8), (dst, src)), shape=(n, n))
+    csr.sum_duplicates()
+    return csr
+
+
+def neighbourhood(in_csr: sp.csr_matrix, targets: np.ndarray, hops: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the `hops`-hop in-neighbourhood of `targets` (targets first, then the others in
+    row order) and its induced edges (2, E) (source, target) relabelled to those rows."""
+    seen = np.zeros(in_csr.shape[0], dtype=bool)
+    seen[targets] = True
+    frontier = targets
+    for _ in range(hops):
+        nb = in_csr[frontier].indices
+        nb = np.unique(nb[~seen[nb]])
+        if nb.size == 0:
+            break
+        seen[nb] = True
+        frontier = nb
+    seen[targets] = False
+    rows = np.concatenate([targets, np.flatnonzero(seen)])
+    sub = in_csr[rows][:, rows].tocoo()  # row = target node, col = source node
+    return rows, np.stack([sub.col, sub.row]).astype(np.int64)

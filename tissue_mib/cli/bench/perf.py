@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from tissue_mib.cli._common import echo_table
+from tissue_mib.cli._common import at_least, echo_table
 
 
 def perf(
@@ -16,10 +16,13 @@ def perf(
     histology_encoder: str = typer.Option("small-cnn", "--histology-encoder", help="small-cnn, resnet18, ..."),
     device: str = typer.Option("auto", "--device"),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for perf.json (the figures with their units)."),
+    large_spots: int | None = typer.Option(None, "--large-spots", callback=at_least(1, "--large-spots"),
+                                           help="Bins of the Visium HD-shaped section scored for memory (default 100,000; 5,000 with --quick)."),
 ) -> None:
     """The machine (CPU, GEMM GFLOP/s in fp32 and bf16, what precision auto picks), patches/s
-    from an in-memory image, preprocessing time of an 8 x 2,500-spot cohort, and
-    training/scoring spots/s in fp32 and bf16.
+    from an in-memory image, preprocessing time of an 8 x 2,500-spot cohort, training/scoring
+    spots/s in fp32 and bf16, and `tl.score` on a 3,000-spot section and on a 100,000-bin
+    Visium HD-shaped one (seconds, spots/s), each step with its peak resident memory.
 
     Examples:
 
@@ -29,7 +32,7 @@ def perf(
 
       tissue-mib bench perf --histology-encoder resnet18 --device cuda
     """
-    from tissue_mib.bench.perf import perf_machine, perf_training
+    from tissue_mib.bench.perf import perf_machine, perf_scoring, perf_training
     from tissue_mib.pp.benchmark import perf_patches, perf_prepare
     from tissue_mib.utils import atomic_write
 
@@ -41,6 +44,9 @@ def perf(
     prep = perf_prepare(n_sections=2 if quick else 8, n_spots=n_spots, n_genes=2000 if quick else 15_000)
     training = perf_training(method=method, histology_encoder=histology_encoder, n_spots=n_spots,
                              n_genes=500 if quick else 3000, device=device)  # fmt: skip
+    scoring = perf_scoring(method=method, histology_encoder=histology_encoder, n_spots=1000 if quick else 3000,
+                           large_spots=large_spots or (5000 if quick else 100_000), n_genes=500 if quick else 5000,
+                           device=device)  # fmt: skip
     flags = ", ".join(f for f, on in machine["cpu_flags"].items() if on) or "unknown"
     typer.echo(f"machine: {machine['cpu_model']} ({machine['arch']}), torch CPU capability {machine['torch_cpu_capability']}, "
                f"flags {flags}; {machine['cores']} cores, {machine['torch_threads']} torch threads, "
@@ -49,13 +55,20 @@ def perf(
                f"bf16 {machine['gemm_bf16_gflops']:.1f} GFLOP/s; on 1 thread ({machine['gemm_1thread_n']}^2): "
                f"fp32 {machine['gemm_1thread_fp32_gflops']:.1f}, bf16 {machine['gemm_1thread_bf16_gflops']:.1f} GFLOP/s")  # fmt: skip
     typer.echo(f"precision auto on {machine['device']}: {machine['precision_auto']} ({machine['precision_auto_reason']})")
-    typer.echo(f"patches: {patches['patches_per_s']:,.0f} patches/s ({patches['n_patches']} patches, {patches['size']}x{patches['size']} px)")
+    typer.echo(f"patches: {patches['patches_per_s']:,.0f} patches/s ({patches['n_patches']} patches, {patches['size']}x{patches['size']} px), "
+               f"peak {patches['peak_rss_gb']:.2f} GB")  # fmt: skip
     typer.echo(f"prepare: {prep['n_sections']} x {prep['n_spots']} spots in {prep['seconds']:.1f} s "
-               f"({prep['seconds_cached']:.1f} s from the cache)")  # fmt: skip
-    echo_table(training, ["bench", "precision", "device", "spots", "epoch_s", "train_spots_per_s", "setup_s", "score_spots_per_s"])
+               f"({prep['seconds_cached']:.1f} s from the cache), peak {prep['peak_rss_gb']:.2f} GB")  # fmt: skip
+    echo_table(training, ["bench", "precision", "device", "spots", "epoch_s", "train_spots_per_s", "setup_s", "score_spots_per_s",
+                          "peak_rss_gb"])  # fmt: skip
+    for name, block in scoring.items():
+        typer.echo(f"{name}: {block['method']} scores {block['spots']:,} {block['layout']} spots from cached preprocessing "
+                   f"in {block['seconds']:.1f} s ({block['spots_per_s']:,.0f} spots/s), peak {block['peak_rss_gb']:.2f} GB; "
+                   f"preparing them {block['prepare_s']:.1f} s, peak {block['prepare_peak_rss_gb']:.2f} GB")  # fmt: skip
     if out is not None:
+        figures = {"machine": machine, "patches": patches, "prepare": prep, "training": training, **scoring}
         with atomic_write(out / "perf.json") as tmp:
-            tmp.write_text(json.dumps({"machine": machine, "patches": patches, "prepare": prep, "training": training}, indent=2))
+            tmp.write_text(json.dumps(figures, indent=2))
         typer.echo(f"figures in {out / 'perf.json'}")
 
 
