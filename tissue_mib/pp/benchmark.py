@@ -57,15 +57,7 @@ def synthetic_section(lib: str, *, n_spots: int = 2500, n_genes: int = 15_000, d
     pitch_px = 100 / 0.65  # 100 µm spot pitch at 0.65 µm per full-res pixel
     coords = np.stack([400 + c * pitch_px / 2, 400 + r * pitch_px * np.sqrt(3) / 2], axis=1)
     per_spot = max(1, int(density * n_genes))
-    X = sp.csr_matrix((rng.poisson(2.0, n_spots * per_spot).astype(np.float32) + 1,
-                       rng.integers(0, n_genes, n_spots * per_spot), np.arange(n_spots + 1) * per_spot),
-                      shape=(n_spots, n_genes))
-    X.sum_duplicates()
-    genes = [f"GENE{i}" for i in range(n_genes)]
-    obs = pd.DataFrame({"library_id": pd.Categorical([lib] * n_spots), "section": pd.Categorical([lib] * n_spots),
-                        "array_row": r, "array_col": c, "in_tissue": 1}, index=[f"{lib}_{i}" for i in range(n_spots)])
-    var = pd.DataFrame({"gene_ids": [f"ENSG{i:011d}" for i in range(n_genes)], "gene_symbols": genes}, index=genes)
-    adata = AnnData(X=X, obs=obs, var=var)
+    adata = _grid_counts(lib, r, c, n_genes=n_genes, per_spot=per_spot, mean=2.0, rng=rng)
     adata.obsm["spatial"] = coords
     full_extent = coords.max() + 400
     scalef = 2000 / full_extent
@@ -88,15 +80,7 @@ def synthetic_hd_section(lib: str, *, n_spots: int = 100_000, n_genes: int = 500
     mpp, pitch_um, margin_um = 0.2737, 8.0, 100.0  # full-res µm per pixel as Space Ranger writes for HD
     coords = np.stack([(margin_um + c * pitch_um) / mpp, (margin_um + r * pitch_um) / mpp], axis=1)
     per_spot = max(1, min(genes_per_spot, n_genes))
-    X = sp.csr_matrix((rng.poisson(1.0, n_spots * per_spot).astype(np.float32) + 1,
-                       rng.integers(0, n_genes, n_spots * per_spot), np.arange(n_spots + 1) * per_spot),
-                      shape=(n_spots, n_genes))
-    X.sum_duplicates()
-    genes = [f"GENE{i}" for i in range(n_genes)]
-    obs = pd.DataFrame({"library_id": pd.Categorical([lib] * n_spots), "section": pd.Categorical([lib] * n_spots),
-                        "array_row": r, "array_col": c, "in_tissue": 1}, index=[f"{lib}_{i}" for i in range(n_spots)])
-    var = pd.DataFrame({"gene_ids": [f"ENSG{i:011d}" for i in range(n_genes)], "gene_symbols": genes}, index=genes)
-    adata = AnnData(X=X, obs=obs, var=var)
+    adata = _grid_counts(lib, r, c, n_genes=n_genes, per_spot=per_spot, mean=1.0, rng=rng)
     adata.obsm["spatial"] = coords
     scalef = mpp / 1.0  # hires pixels per full-res pixel: 1 µm per hires pixel
     extent = int(np.ceil((coords.max() + margin_um / mpp) * scalef))
@@ -133,3 +117,18 @@ def _load() -> float:
         return os.getloadavg()[0]
     except OSError:  # pragma: no cover - not on every platform
         return float("nan")
+
+
+def _grid_counts(lib: str, r: np.ndarray, c: np.ndarray, *, n_genes: int, per_spot: int, mean: float, rng) -> AnnData:
+    """AnnData of len(r) spots at grid (r, c): sparse counts, `per_spot` random genes each at
+    1 + Poisson(`mean`), with the io contract's obs and var columns (no spatial yet)."""
+    n_spots = len(r)
+    X = sp.csr_matrix((rng.poisson(mean, n_spots * per_spot).astype(np.float32) + 1,
+                       rng.integers(0, n_genes, n_spots * per_spot), np.arange(n_spots + 1) * per_spot),
+                      shape=(n_spots, n_genes))
+    X.sum_duplicates()
+    genes = [f"GENE{i}" for i in range(n_genes)]
+    obs = pd.DataFrame({"library_id": pd.Categorical([lib] * n_spots), "section": pd.Categorical([lib] * n_spots),
+                        "array_row": r, "array_col": c, "in_tissue": 1}, index=[f"{lib}_{i}" for i in range(n_spots)])
+    var = pd.DataFrame({"gene_ids": [f"ENSG{i:011d}" for i in range(n_genes)], "gene_symbols": genes}, index=genes)
+    return AnnData(X=X, obs=obs, var=var)
