@@ -46,6 +46,13 @@ def fast_perf(monkeypatch, tmp_path):
     block = {"spots": 300, "layout": "visium", "method": "omib", "prepare_s": 1.0, "prepare_peak_rss_gb": 1.0,
              "seconds": 1.0, "spots_per_s": 300.0, "peak_rss_gb": 1.0}  # fmt: skip
     monkeypatch.setattr("tissue_mib.bench.perf.perf_scoring", lambda **kw: {"scoring": block, "scoring_large": block})
+    monkeypatch.setattr("tissue_mib.bench.perf.perf_histology", lambda **kw: [{
+        "encoder": "resnet18", "precision": "auto", "resolved": "fp32", "batch": 32, "gflop_train_per_sample": 3.3,
+        "forward_samples_per_s": 100.0, "train_samples_per_s": 20.0, "train_gflops": 66.0,
+        "bound_train_samples_per_s": 24.0, "fraction_of_bound": 0.83}])  # fmt: skip
+    share = {"genes": 0.1, "histology": 0.6, "data": 0.05, "optimiser": 0.05, "fusion_objective": 0.15, "epoch_other": 0.05}
+    monkeypatch.setattr("tissue_mib.bench.perf.perf_epochs", lambda **kw: [{
+        "bench": "omib gcn+resnet18", "phase": "main", "resolved": "fp32", "spots": 600, "epoch_s": 2.0, "share": share}])
     return calls
 
 
@@ -54,7 +61,8 @@ def test_perf_out_is_a_folder_with_perf_json_and_the_machine(fast_perf, tmp_path
     res = runner.invoke(_app, ["-q", "bench", "perf", "--quick", "--device", "cpu", "--out", str(out)])
     assert res.exit_code == 0, res.output
     figures = json.loads((out / "perf.json").read_text())
-    assert {"machine", "patches", "prepare", "training", "scoring", "scoring_large"} <= set(figures)
+    assert {"machine", "histology", "patches", "prepare", "training", "epochs", "scoring", "scoring_large"} <= set(figures)
+    assert "fraction_of_bound" in res.output and "histology_%" in res.output
     machine = figures["machine"]
     assert MACHINE_KEYS <= set(machine)
     assert machine["gemm_fp32_gflops"] == 80.0 and machine["gemm_bf16_gflops"] == 8.0
@@ -89,3 +97,30 @@ def test_perf_scoring_scores_a_visium_and_a_visium_hd_section():
     if peak.exact:
         assert peak.gb - before.gb > 0.25
     del block
+
+
+def test_perf_histology_counts_flops_and_relates_the_rate_to_the_gemm_bound():
+    from tissue_mib.bench.perf import perf_histology
+
+    rows = perf_histology(precisions=("fp32",), batch=4, patch=32, budget_s=0.01, gemm_gflops={"fp32": 50.0, "bf16": 100.0},
+                          device="cpu")  # fmt: skip
+    by = {r["encoder"]: r for r in rows}
+    assert set(by) == {"resnet18", "small-cnn"}
+    resnet, small = by["resnet18"], by["small-cnn"]
+    assert 1.0 < resnet["gflop_forward_per_sample"] < 1.3  # ResNet-18, 3x3 stem, 32x32: 0.56 GMAC
+    assert 2.5 < resnet["gflop_train_per_sample"] / resnet["gflop_forward_per_sample"] < 3.5  # backward ~ 2x forward
+    assert small["gflop_forward_per_sample"] < resnet["gflop_forward_per_sample"] / 10
+    for r in rows:
+        assert r["gemm_bound_gflops"] == 100.0 and r["train_samples_per_s"] > 0 and r["forward_samples_per_s"] > 0
+        assert r["fraction_of_bound"] == pytest.approx(r["train_samples_per_s"] * r["gflop_train_per_sample"] / 100.0)
+
+
+def test_perf_epochs_splits_each_epoch_into_its_parts():
+    from tissue_mib.bench.perf import perf_epochs
+
+    rows = perf_epochs(methods=("concat-svdd",), histology_encoder="small-cnn", n_sections=2, n_spots=80, n_genes=200,
+                       precision="fp32", device="cpu")  # fmt: skip
+    assert [r["phase"] for r in rows] == ["main"]
+    row = rows[0]
+    assert row["spots"] == 160 and row["epoch_s"] > 0 and row["histology"] > 0 and row["genes"] > 0
+    assert sum(row["share"].values()) == pytest.approx(1.0, abs=0.05)

@@ -112,6 +112,126 @@ def perf_training(
     return rows
 
 
+def perf_histology(
+    *, encoders: tuple[str, ...] = ("resnet18", "small-cnn"), precisions: tuple[str, ...] = ("fp32", "bf16", "auto"),
+    batch: int = 128, patch: int = 32, budget_s: float = 6.0, gemm_gflops: dict[str, float] | None = None,
+    device: str = "auto", seed: int = 0,
+) -> list[dict]:
+    """Each histology encoder (the training default: 256-d output, SVDD norms) on uint8
+    `patch` x `patch` patches in batches of `batch`, per precision: forward (eval, no grad)
+    and forward + backward (train mode) samples/s, the fastest of repeated calls within
+    `budget_s` per row; GFLOP per sample (`torch.utils.flop_counter`, forward and forward +
+    backward); the achieved GFLOP/s and its fraction of the GEMM bound, the GEMM GFLOP/s of the
+    faster precision (`gemm_gflops` {"fp32": ., "bf16": .}, the machine block's, on CPU)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from tissue_mib.bench.memory import PeakRSS
+    from tissue_mib.nn.encoders import ENCODERS
+    from tissue_mib.train.device import precision_choice, resolve_device
+
+    dev = resolve_device(device)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (batch, patch, patch, 3), dtype=torch.uint8, generator=gen).to(dev)
+    bound = max(gemm_gflops.values()) if gemm_gflops and dev.type == "cpu" else None
+    rows = []
+    for name in encoders:
+        torch.manual_seed(seed)
+        net = ENCODERS.build(name, svdd=True, out_dim=256).to(dev)
+        if dev.type == "cuda":
+            net = net.to(memory_format=torch.channels_last)
+        with FlopCounterMode(display=False) as fwd_flops, torch.no_grad():
+            net.eval()(x)
+        with FlopCounterMode(display=False) as train_flops:
+            net.train()(x).float().sum().backward()
+        gflop_fwd = fwd_flops.get_total_flops() / batch / 1e9
+        gflop_train = train_flops.get_total_flops() / batch / 1e9
+        for precision in precisions:
+            choice = precision_choice(precision, dev)
+            with PeakRSS() as peak:
+                fwd_s = _fastest(lambda: _encoder_call(net.eval(), x, choice.dtype, backward=False), dev, budget_s / 3)
+                train_s = _fastest(lambda: _encoder_call(net.train(), x, choice.dtype, backward=True), dev, budget_s * 2 / 3)
+            train_rate = batch / train_s
+            rows.append({
+                "encoder": name, "precision": precision, "resolved": choice.resolved, "device": str(dev), "batch": batch,
+                "patch_px": patch, "gflop_forward_per_sample": gflop_fwd, "gflop_train_per_sample": gflop_train,
+                "forward_samples_per_s": batch / fwd_s, "train_samples_per_s": train_rate,
+                "train_gflops": train_rate * gflop_train, "gemm_bound_gflops": bound,
+                "bound_train_samples_per_s": bound / gflop_train if bound else None,
+                "fraction_of_bound": train_rate * gflop_train / bound if bound else None, "peak_rss_gb": peak.gb,
+            })  # fmt: skip
+    return rows
+
+
+def _encoder_call(net, x, dtype, *, backward: bool) -> None:
+    with torch.autocast(device_type=x.device.type, dtype=dtype, enabled=dtype is not None):
+        if not backward:
+            with torch.no_grad():
+                net(x)
+            return
+        out = net(x)
+    out.float().sum().backward()
+
+
+def _fastest(call, dev: torch.device, budget_s: float) -> float:
+    """Seconds of the fastest of at least 2 calls of `call` (after one warm-up) within `budget_s`."""
+    call()
+    best, spent, n = float("inf"), 0.0, 0
+    while n < 2 or spent < budget_s:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        t0 = time.perf_counter()
+        call()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        took = time.perf_counter() - t0
+        best, spent, n = min(best, took), spent + took, n + 1
+    return best
+
+
+def perf_epochs(
+    *, methods: tuple[str, ...] = ("omib", "ibma"), histology_encoder: str = "resnet18", n_sections: int = 8,
+    n_spots: int = 2500, n_genes: int = 3000, precision: str = "auto", device: str = "auto", seed: int = 0,
+) -> list[dict]:
+    """One epoch per phase of each method (GCN genes + `histology_encoder`, the method's
+    defaults otherwise) on a cohort of `n_sections` Visium-shaped sections of `n_spots`, with
+    where each epoch's time went (`train.profile.EpochProfile`: seconds and shares of data,
+    histology, genes, fusion/objective, optimiser, outside the steps); one row per epoch."""
+    from tissue_mib import pp
+    from tissue_mib.bench.memory import PeakRSS
+    from tissue_mib.methods import build_method
+    from tissue_mib.pp.benchmark import synthetic_section
+    from tissue_mib.tl.tensors import to_data
+    from tissue_mib.train import TrainConfig, fit, resolve_device
+    from tissue_mib.train.device import precision_choice
+    from tissue_mib.train.profile import EpochProfile
+
+    sections = [synthetic_section(f"PERF-{i}", n_spots=n_spots, n_genes=n_genes, seed=seed + i) for i in range(n_sections)]
+    prepared, panel = pp.prepare(sections, use_cache=False)
+    data = to_data(prepared, ("genes", "histology"), graph=True)
+    dev = resolve_device(device)
+    resolved = precision_choice(precision, dev).resolved
+    rows = []
+    for method in methods:
+        torch.manual_seed(seed)
+        model = build_method(
+            method,
+            modalities={"genes": {"encoder": "gcn", "in_dim": len(panel)}, "histology": {"encoder": histology_encoder}},
+            task={"kind": "svdd"},
+        )
+        profile = EpochProfile()
+        config = TrainConfig(epochs=1, device=device, precision=precision, seed=seed, patience=None)
+        with PeakRSS() as peak:
+            start = time.perf_counter()
+            fit(model, data, config=config, profile=profile)
+            total = time.perf_counter() - start
+        setup = total - sum(e["epoch_s"] for e in profile.epochs)
+        for epoch in profile.epochs:
+            rows.append({"bench": f"{method} gcn+{histology_encoder}", "phase": epoch.pop("phase"), "precision": precision,
+                         "resolved": resolved, "device": str(dev), "spots": data.n, "setup_s": setup,
+                         "train_spots_per_s": data.n / epoch["epoch_s"], **epoch, "peak_rss_gb": peak.gb})  # fmt: skip
+    return rows
+
+
 def perf_scoring(*, method: str = "omib", histology_encoder: str = "small-cnn", n_spots: int = 3000,
                  large_spots: int = 100_000, n_genes: int = 5000, train_spots: int = 1000, device: str = "auto",
                  seed: int = 0) -> dict:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import nullcontext
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from tissue_mib.train.config import TrainConfig
 from tissue_mib.train.data import BatchLoader, MultiModalData
 from tissue_mib.train.device import cpu_threads, deterministic, grad_scaler, resolve_device, resolve_precision
 from tissue_mib.train.history import History
+from tissue_mib.train.profile import EpochProfile
 from tissue_mib.train.syncbn import synced_batchnorm
 from tissue_mib.utils import remove_partials, seed_everything
 
@@ -63,11 +65,13 @@ def fit(
     val_data: MultiModalData | None = None,
     config: TrainConfig | None = None,
     callbacks: Sequence[Callable[[dict], None]] = (),
+    profile: EpochProfile | None = None,
 ) -> History:
     """Train `method` (a `methods.base.Method`) on `train_data`; return the `History`.
 
     val_data: held-out data for the val loss and early stopping (None: no early stopping).
     callbacks: called with each epoch's record after its checkpoint is written.
+    profile: an `EpochProfile` that records where each epoch's time goes (`bench perf`).
     With precision='fp32' and a fixed seed, results on CPU are identical run to run, and a
     run resumed from its checkpoint ends with the same weights as an uninterrupted one.
     A NaN/inf training or validation loss raises `TrainingDiverged` before that epoch's
@@ -111,8 +115,9 @@ def fit(
             with _phase_bar(method, phase, epochs[phase], pos.phase_epoch) as bar:
                 while pos.phase_epoch < epochs[phase] and not pos.stopped:
                     try:
-                        with synced_batchnorm(method):
-                            record = _epoch(method, loader, val_loader, optimizer, scaler, phase, pos)
+                        timed = profile.epoch(method, optimizer, phase) if profile is not None else nullcontext()
+                        with synced_batchnorm(method), timed:
+                            record = _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, profile)
                     except _NonFinite as bad:
                         raise TrainingDiverged(f"{bad}; {_kept(config.checkpoint_dir, pos)}") from None
                     bar.update(1)
@@ -164,7 +169,7 @@ def refresh_batchnorm(method: torch.nn.Module, loader: BatchLoader) -> None:
     method.eval()
 
 
-def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos) -> dict:
+def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos, profile=None) -> dict:
     """One pass over the training batches, then the val loss; the epoch's record."""
     start = time.perf_counter()
     method.train()
@@ -173,7 +178,7 @@ def _epoch(method, loader, val_loader, optimizer, scaler, phase, pos) -> dict:
     method.train()
     sums: dict[str, float] = {}
     n_rows = 0
-    for i, batch in enumerate(loader):
+    for i, batch in enumerate(loader if profile is None else profile.batches(loader)):
         optimizer.zero_grad(set_to_none=True)
         terms = method.training_loss(batch, phase)
         loss = terms["loss"]
