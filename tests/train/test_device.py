@@ -14,7 +14,8 @@ import yaml
 from tissue_mib.errors import InputError
 from tissue_mib.train import TrainConfig, fit, hardware, predict, resolve_device, resolve_precision
 from tissue_mib.train import device as device_mod
-from tissue_mib.train.device import cpu_threads, deterministic, grad_scaler, precision_choice
+from tissue_mib.train.data import BatchLoader
+from tissue_mib.train.device import cpu_threads, deterministic, grad_scaler, place, precision_choice
 
 CPU = torch.device("cpu")
 
@@ -206,3 +207,19 @@ def test_fit_and_predict_on_cuda(tiny, data):
     assert h.column("loss")[-1] < h.column("loss")[0]
     out = predict(m, data, device="cuda")
     assert out["score"].shape == (data.n,) and np.isfinite(out["score"]).all()
+
+
+def test_place_on_cpu_keeps_the_weights_contiguous():
+    conv = torch.nn.Conv2d(3, 4, 3)
+    place(conv, torch.device("cpu"))
+    assert conv.weight.is_contiguous()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_puts_conv_weights_channels_last_and_batches_on_the_gpu(data):
+    conv = torch.nn.Conv2d(3, 4, 3)
+    place(conv, torch.device("cuda"))
+    assert conv.weight.is_cuda and conv.weight.is_contiguous(memory_format=torch.channels_last)
+    batch = next(iter(BatchLoader(data, batch_size=8, device="cuda")))
+    assert all(v.is_cuda for v in batch.values())

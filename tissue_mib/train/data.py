@@ -187,6 +187,8 @@ class BatchLoader:
         if d.y is not None:
             out["y"] = torch.from_numpy(np.asarray(d.y[targets]))
         out["index"] = torch.from_numpy(targets)
+        if self.device.type == "cuda":  # page-locked, so that the copies below overlap the GPU's work
+            out = {k: v.pin_memory() for k, v in out.items()}
         return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
 
 

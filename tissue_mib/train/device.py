@@ -90,6 +90,14 @@ class PrecisionChoice:
         return asdict(self)
 
 
+def place(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move `module` to `device`; on CUDA its 4-d weights go channels_last as well (the image
+    encoders' patches already arrive NHWC, so cuDNN runs its NHWC convolutions)."""
+    if device.type == "cuda":
+        return module.to(device, memory_format=torch.channels_last)
+    return module.to(device)
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for the encoders (None = fp32) for `precision` on `device`."""
     return precision_choice(precision, device).dtype

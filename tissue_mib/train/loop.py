@@ -34,7 +34,7 @@ from tissue_mib.train import distributed
 from tissue_mib.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from tissue_mib.train.config import TrainConfig
 from tissue_mib.train.data import BatchLoader, MultiModalData
-from tissue_mib.train.device import cpu_threads, deterministic, grad_scaler, resolve_device, resolve_precision
+from tissue_mib.train.device import cpu_threads, deterministic, grad_scaler, place, resolve_device, resolve_precision
 from tissue_mib.train.history import History
 from tissue_mib.train.profile import EpochProfile
 from tissue_mib.train.syncbn import synced_batchnorm
@@ -86,7 +86,7 @@ def fit(
     shard = (distributed.rank(), distributed.world())
     with deterministic(amp_dtype is None), cpu_threads(config.threads):
         seed_everything(config.seed)
-        method.to(device)
+        place(method, device)
         method.amp_dtype = amp_dtype
         method.trim = float(config.contamination)
         loader = BatchLoader(

@@ -8,7 +8,7 @@ import torch
 from tissue_mib.settings import progress
 from tissue_mib.train.config import TrainConfig
 from tissue_mib.train.data import BatchLoader, MultiModalData
-from tissue_mib.train.device import cpu_threads, resolve_device, resolve_precision
+from tissue_mib.train.device import cpu_threads, place, resolve_device, resolve_precision
 
 
 @torch.no_grad()
@@ -31,7 +31,7 @@ def predict(
     """
     config = config or TrainConfig()
     dev = resolve_device(device or config.device)
-    method.to(dev)
+    place(method, dev)
     method.amp_dtype = resolve_precision(precision or config.precision, dev)
     method.eval()
     loader = BatchLoader(data, batch_size=batch_size or config.batch_size, hops=config.hops, device=dev, rows=rows)
