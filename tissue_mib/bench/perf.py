@@ -71,24 +71,14 @@ def perf_training(
 ) -> list[dict]:
     """Train `method` (GCN genes + `histology_encoder`) for `epochs` per phase on one prepared
     Visium-shaped section of `n_spots`, then score it; one row per precision with spots/s."""
-    from tissue_mib import pp
     from tissue_mib.bench.memory import PeakRSS
-    from tissue_mib.methods import build_method
     from tissue_mib.pp.benchmark import synthetic_section
-    from tissue_mib.tl.tensors import to_data
     from tissue_mib.train import TrainConfig, fit, predict, resolve_device
 
-    section = synthetic_section("PERF", n_spots=n_spots, n_genes=n_genes, seed=seed)
-    prepared, panel = pp.prepare(section, use_cache=False)
-    data = to_data(prepared, ("genes", "histology"), graph=True)
+    data, n_panel = _training_data([synthetic_section("PERF", n_spots=n_spots, n_genes=n_genes, seed=seed)])
     rows = []
     for precision in precisions:
-        torch.manual_seed(seed)
-        model = build_method(
-            method,
-            modalities={"genes": {"encoder": "gcn", "in_dim": len(panel)}, "histology": {"encoder": histology_encoder}},
-            task={"kind": "svdd"},
-        )
+        model = _svdd_method(method, n_panel, histology_encoder, seed)
         config = TrainConfig(epochs=epochs, device=device, precision=precision, seed=seed, patience=None)
         with PeakRSS() as peak:
             t0 = time.perf_counter()
@@ -196,28 +186,19 @@ def perf_epochs(
     defaults otherwise) on a cohort of `n_sections` Visium-shaped sections of `n_spots`, with
     where each epoch's time went (`train.profile.EpochProfile`: seconds and shares of data,
     histology, genes, fusion/objective, optimiser, outside the steps); one row per epoch."""
-    from tissue_mib import pp
     from tissue_mib.bench.memory import PeakRSS
-    from tissue_mib.methods import build_method
     from tissue_mib.pp.benchmark import synthetic_section
-    from tissue_mib.tl.tensors import to_data
     from tissue_mib.train import TrainConfig, fit, resolve_device
     from tissue_mib.train.device import precision_choice
     from tissue_mib.train.profile import EpochProfile
 
     sections = [synthetic_section(f"PERF-{i}", n_spots=n_spots, n_genes=n_genes, seed=seed + i) for i in range(n_sections)]
-    prepared, panel = pp.prepare(sections, use_cache=False)
-    data = to_data(prepared, ("genes", "histology"), graph=True)
+    data, n_panel = _training_data(sections)
     dev = resolve_device(device)
     resolved = precision_choice(precision, dev).resolved
     rows = []
     for method in methods:
-        torch.manual_seed(seed)
-        model = build_method(
-            method,
-            modalities={"genes": {"encoder": "gcn", "in_dim": len(panel)}, "histology": {"encoder": histology_encoder}},
-            task={"kind": "svdd"},
-        )
+        model = _svdd_method(method, n_panel, histology_encoder, seed)
         profile = EpochProfile()
         config = TrainConfig(epochs=1, device=device, precision=precision, seed=seed, patience=None)
         with PeakRSS() as peak:
@@ -230,6 +211,28 @@ def perf_epochs(
                          "resolved": resolved, "device": str(dev), "spots": data.n, "setup_s": setup,
                          "train_spots_per_s": data.n / epoch["epoch_s"], **epoch, "peak_rss_gb": peak.gb})  # fmt: skip
     return rows
+
+
+def _training_data(sections) -> tuple:
+    """`sections` prepared (no cache) as one MultiModalData of genes + histology with the spot
+    graph; and the panel size."""
+    from tissue_mib import pp
+    from tissue_mib.tl.tensors import to_data
+
+    prepared, panel = pp.prepare(sections, use_cache=False)
+    return to_data(prepared, ("genes", "histology"), graph=True), len(panel)
+
+
+def _svdd_method(method: str, n_genes: int, histology_encoder: str, seed: int):
+    """`method` under Deep SVDD with GCN genes (`n_genes` inputs) and `histology_encoder`, seeded."""
+    from tissue_mib.methods import build_method
+
+    torch.manual_seed(seed)
+    return build_method(
+        method,
+        modalities={"genes": {"encoder": "gcn", "in_dim": n_genes}, "histology": {"encoder": histology_encoder}},
+        task={"kind": "svdd"},
+    )
 
 
 def perf_scoring(*, method: str = "omib", histology_encoder: str = "small-cnn", n_spots: int = 3000,

@@ -28,7 +28,7 @@ def demo(
 
     Examples:
 
-      tissue-mib demo                      # about 5-10 minutes on a 2-core laptop CPU
+      tissue-mib demo                      # about 3-5 minutes on a 2-core laptop CPU
 
       tissue-mib demo --full --device cuda
 
