@@ -152,7 +152,8 @@ def test_omib_per_modality_scores_use_mean_xi(tiny):
     # score_genes depends on the genes alone
     torch.testing.assert_close(method.predict(other)["score_genes"], out["score_genes"])
     assert {"score", "score_genes", "score_histology", "latent"} == out.keys()
-    assert out["latent"].shape == (len(z), method.k)
+    z_all = method.encode(batch)
+    torch.testing.assert_close(out["latent"], torch.cat([z_all[m] for m in method.used_modalities], dim=1))
 
 
 def test_omib_svdd_score_is_the_task_terms_over_fixed_draws(tiny):

@@ -27,7 +27,7 @@ def train(
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16 (encoders); fp32 on CPU makes runs and resumed runs bit-identical."),
     seed: int = typer.Option(0, "--seed", callback=seed_in_range("--seed"), help="Random seed (training is deterministic on CPU in fp32)."),
     folds: int = typer.Option(1, "--folds", callback=at_least(1, "--folds"), help="Cross-fit K models, each holding out another K-th of the sections, so every section calibrates (K times the training; docs/outputs.md)."),
-    knn_fraction: float | None = typer.Option(None, "--knn-fraction", callback=lambda v: v if v is None else check_float(v, name="--knn-fraction", lo=0.0, hi=0.5), help="Share of the training spots the knn score averages over [default: the preset's, else 0.1 (omib: 0)]; 0: the 10 nearest (docs/outputs.md, impure references)."),
+    knn_fraction: float | None = typer.Option(None, "--knn-fraction", callback=lambda v: v if v is None else check_float(v, name="--knn-fraction", lo=0.0, hi=0.5), help="Share of the training spots the knn score averages over [default: the preset's, else 0.1]; 0: the 10 nearest (docs/outputs.md, impure references)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint (same options; bit for bit on CPU in fp32)."),
     checkpoint_dir: Path | None = typer.Option(None, "--checkpoint-dir", help="Where the per-epoch checkpoint goes [default: OUT.checkpoint]; removed once the model is written."),
 ) -> None:

@@ -215,8 +215,10 @@ class OMIB(Method):
     def predict(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Under SVDD: `score` (B,) = mean over the S draws of the per-spot task terms of L,
         ||dDec(xi_s) - c||^2 + sum_i ||Dec_i([z_i, xi_s]) - c||^2 (see the module docstring);
-        `score_<i>` the TRB of modality i alone; `latent` mean_s xi_s (B, k). Other tasks: as
-        `Method.predict` (zeta = mu)."""
+        `score_<i>` the TRB of modality i alone; `latent` the standardised encoder outputs z_i
+        side by side (B, sum of d_i), as concat-svdd's: the space of the `knn` score (on the
+        synthetic cohort it ranks anomalies better than the fused xi, clean and with an impure
+        reference; docs/benchmarks.md). Other tasks: as `Method.predict` (zeta = mu)."""
         if not self.is_svdd or self.training:
             return super().predict(batch)
         z = self.encode(batch)
@@ -230,7 +232,7 @@ class OMIB(Method):
         for m in self.used_modalities:
             trb = self._trb(m, z[m], self.xi_mean.expand(len(z[m]), -1))
             out[f"score_{m}"] = self.modality_heads[m].score(trb.float())
-        out["latent"] = xis.mean(0).float()
+        out["latent"] = torch.cat([z[m] for m in self.used_modalities], dim=1).float()
         return out
 
     def training_loss(self, batch: Mapping[str, Tensor], phase: str) -> dict[str, Tensor]:

@@ -76,7 +76,7 @@ def fit(
     knn_fraction: the share of the training spots the `knn` rule averages over (at least 10;
     `knn_neighbours`), large enough that a cluster of contaminating spots in an impure
     reference does not make the same anomaly look typical; 0: the 10 nearest; None: the
-    preset's `knn_fraction`, else `default_knn_fraction(method)` (0.1; OMIB 0). folds: K >= 2 cross-fits
+    preset's `knn_fraction`, else `default_knn_fraction(method)` (0.1). folds: K >= 2 cross-fits
     (`CrossFitModel`): the sections are split into K groups and K models are trained, each
     holding out one group for calibration, so every training section calibrates
     (cross-conformal calls, K times the training); None: the preset's `holdout.folds`, else 1.

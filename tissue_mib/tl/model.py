@@ -20,7 +20,7 @@ SCORE_RULES = ("centre", "knn")
 KNN_K = 10  # the fewest neighbours the `knn` rule averages over
 # docs/benchmarks.md, `bench contamination`: chosen on synthetic cohort seed 1 and her2st's inner and weak splits
 DEFAULT_KNN_FRACTION = 0.1
-KNN_FRACTION_BY_METHOD = {"omib": 0.0}  # OMIB's latent ranks best by its 10 nearest, clean or impure
+KNN_FRACTION_BY_METHOD: dict[str, float] = {}  # per-method exceptions to DEFAULT_KNN_FRACTION (none today)
 
 
 def default_knn_fraction(method: str) -> float:
