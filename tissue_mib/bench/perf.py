@@ -117,7 +117,7 @@ def perf_histology(
 
     from tissue_mib.bench.memory import PeakRSS
     from tissue_mib.nn.encoders import ENCODERS
-    from tissue_mib.train.device import precision_choice, resolve_device
+    from tissue_mib.train.device import place, precision_choice, resolve_device
 
     dev = resolve_device(device)
     gen = torch.Generator().manual_seed(seed)
@@ -126,9 +126,7 @@ def perf_histology(
     rows = []
     for name in encoders:
         torch.manual_seed(seed)
-        net = ENCODERS.build(name, svdd=True, out_dim=256).to(dev)
-        if dev.type == "cuda":
-            net = net.to(memory_format=torch.channels_last)
+        net = place(ENCODERS.build(name, svdd=True, out_dim=256), dev)
         with FlopCounterMode(display=False) as fwd_flops, torch.no_grad():
             net.eval()(x)
         with FlopCounterMode(display=False) as train_flops:

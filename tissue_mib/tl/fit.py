@@ -21,7 +21,7 @@ from tissue_mib.logs import step
 from tissue_mib.methods import METHODS, build_method
 from tissue_mib.tl.crossfit import CrossFitModel
 from tissue_mib.tl.model import (
-    KNN_K, SCORE_RULES, TissueModel, default_knn_fraction, knn_neighbours, reference_rows, rule_scores,
+    DEFAULT_KNN_FRACTION, KNN_K, SCORE_RULES, TissueModel, knn_neighbours, reference_rows, rule_scores,
 )
 from tissue_mib.pp._util import library_ids
 from tissue_mib.pp.prepare import split_sections
@@ -76,7 +76,7 @@ def fit(
     knn_fraction: the share of the training spots the `knn` rule averages over (at least 10;
     `knn_neighbours`), large enough that a cluster of contaminating spots in an impure
     reference does not make the same anomaly look typical; 0: the 10 nearest; None: the
-    preset's `knn_fraction`, else `default_knn_fraction(method)` (0.1). folds: K >= 2 cross-fits
+    preset's `knn_fraction`, else `DEFAULT_KNN_FRACTION` (0.1). folds: K >= 2 cross-fits
     (`CrossFitModel`): the sections are split into K groups and K models are trained, each
     holding out one group for calibration, so every training section calibrates
     (cross-conformal calls, K times the training); None: the preset's `holdout.folds`, else 1.
@@ -104,7 +104,7 @@ def _fit(adatas, *, method, config, modalities, epochs, device, precision, seed,
     if epochs is not None:
         epochs = check_int(epochs, name="epochs", lo=1)
     seed = check_seed(seed, name="seed")
-    knn_fraction = check_float(preset.get("knn_fraction", default_knn_fraction(method)) if knn_fraction is None else knn_fraction,
+    knn_fraction = check_float(preset.get("knn_fraction", DEFAULT_KNN_FRACTION) if knn_fraction is None else knn_fraction,
                                name="knn_fraction", lo=0.0, hi=0.5)  # fmt: skip
     TrainConfig.from_dict(dict(preset.get("train") or {}))  # bad train keys fail here, before preprocessing
     METHODS.get(method)  # an unknown name fails here, before preprocessing

@@ -19,13 +19,7 @@ from tissue_mib.train.device import precision_record
 SCORE_RULES = ("centre", "knn")
 KNN_K = 10  # the fewest neighbours the `knn` rule averages over
 # docs/benchmarks.md, `bench contamination`: chosen on synthetic cohort seed 1 and her2st's inner and weak splits
-DEFAULT_KNN_FRACTION = 0.1
-KNN_FRACTION_BY_METHOD: dict[str, float] = {}  # per-method exceptions to DEFAULT_KNN_FRACTION (none today)
-
-
-def default_knn_fraction(method: str) -> float:
-    """The `knn` rule's share of the reference for `method` when neither the call nor the preset sets it."""
-    return KNN_FRACTION_BY_METHOD.get(method, DEFAULT_KNN_FRACTION)
+DEFAULT_KNN_FRACTION = 0.1  # the `knn` rule's share of the reference when neither the call nor the preset sets it
 MAX_REFERENCE = 20_000
 
 
