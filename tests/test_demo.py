@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import anndata as ad
+import numpy as np
 import yaml
 
-from tissue_mib.demo import CANCER, UNSEEN, run_demo
+from tissue_mib.demo import CANCER, NORMAL, UNSEEN, run_demo
 
 
 def test_demo_trains_scores_and_records_the_precision_it_was_given(synthetic_cohort, tmp_path):
@@ -22,3 +24,13 @@ def test_demo_trains_scores_and_records_the_precision_it_was_given(synthetic_coh
     assert config["precision"]["resolved"] == "fp32" and config["precision"]["requested"] == "fp32"
     saved = json.loads((out / "demo_metrics.json").read_text())
     assert len(saved["cancer"]) == len(CANCER) and len(saved["unseen_healthy"]) == len(UNSEEN)
+
+
+def test_demo_with_an_impure_reference_writes_it_and_declares_it(tmp_path):
+    out = tmp_path / "demo"
+    run_demo(out=out, full=False, methods=["gene-svdd"], epochs=1, device="cpu", seed=0, precision="fp32", contamination=0.1)
+    kinds = [ad.read_h5ad(out / "cohort-small" / f"{name}.h5ad").obs["anomaly_kind"] for name in NORMAL]
+    share = float(np.mean(np.concatenate([k.astype(str).to_numpy() for k in kinds]) != "normal"))
+    assert 0.08 < share < 0.12  # the healthy reference holds about 10% planted anomalies
+    config = yaml.safe_load((out / "models" / "gene-svdd" / "config.yaml").read_text())
+    assert config["train"]["contamination"] == 0.1  # declared to training: the trimmed loss

@@ -1,8 +1,10 @@
 """The demo: synthetic cohort -> train several methods -> score SYN-BC-A..D -> table and maps.
 
-Each model also scores four healthy sections it never saw (SYN-NB-I..L, same generator, their
-own random streams): the share of their spots flagged shows what the label-free calls do on
-healthy tissue (docs/outputs.md: at most about 1% expected at fdr 0.05).
+Each model also scores eight healthy sections it never saw (SYN-NB-I..P, same generator, their
+own random streams, always clean): the share of their spots flagged shows what the label-free
+calls do on healthy tissue (docs/outputs.md: at most about 1% expected at fdr 0.05).
+`contamination` makes that share of the healthy reference anomalous (`demo-data
+--contamination`) and tells the training so (`TrainConfig.contamination`: the trimmed SVDD loss).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tissue_mib.utils import atomic_write, remove_partials
 
 NORMAL = [f"SYN-NB-{c}" for c in "ABCDEFGH"]
 CANCER = [f"SYN-BC-{c}" for c in "ABCD"]
-UNSEEN = [f"SYN-NB-{c}" for c in "IJKL"]
+UNSEEN = [f"SYN-NB-{c}" for c in "IJKLMNOP"]
 METRICS_FILE = "demo_metrics.json"
 
 # Light setting for a 2-core CPU (the default) and the paper-sized one (--full).
@@ -29,7 +31,7 @@ SETTINGS = {
 
 def run_demo(
     *, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int, folds: int = 1,
-    smooth: int | None = None, precision: str = "auto",
+    smooth: int | None = None, precision: str = "auto", contamination: float = 0.0,
 ) -> tuple[list[dict], list[dict]]:
     """Run the demo end to end, holding the lock of `out`; returns (one metric record per method
     and SYN-BC section, one record per method and unseen healthy section: section, method,
@@ -37,12 +39,12 @@ def run_demo(
     with folder_lock(out, what="demo folder"):
         remove_partials(out, [METRICS_FILE])
         return _run(out=Path(out), full=full, methods=methods, epochs=epochs, device=device, seed=seed, folds=folds,
-                    smooth=smooth, precision=precision)  # fmt: skip
+                    smooth=smooth, precision=precision, contamination=contamination)  # fmt: skip
 
 
 def _run(
     *, out: Path, full: bool, methods: list[str], epochs: int | None, device: str, seed: int, folds: int, smooth: int | None,
-    precision: str,
+    precision: str, contamination: float,
 ) -> tuple[list[dict], list[dict]]:
     from tissue_mib import io, tl
     from tissue_mib.datasets import synthetic
@@ -51,9 +53,9 @@ def _run(
     cohort = out / ("cohort-full" if full else "cohort-small")
     # reuse the folder only if it holds this cohort (size, seed, generator version), not any older one
     unseen_dir = cohort / "unseen"
-    if not synthetic.is_complete(cohort, small=not full, seed=seed):
+    if not synthetic.is_complete(cohort, small=not full, seed=seed, contamination=contamination):
         shutil.rmtree(unseen_dir, ignore_errors=True)  # written with the cohort's size and seed, or not kept
-        synthetic.write_cohort(cohort, small=not full, seed=seed)
+        synthetic.write_cohort(cohort, small=not full, seed=seed, contamination=contamination)
     with step(f"read {len(NORMAL)} healthy, {len(CANCER)} cancer and {len(UNSEEN)} unseen healthy sections") as line:
         normal = [io.read(cohort / f"{n}.h5ad") for n in NORMAL]
         cancer = [io.read(cohort / f"{n}.h5ad") for n in CANCER]
@@ -68,7 +70,7 @@ def _run(
         model = tl.fit(
             normal,
             method=method,
-            config={"modalities": setting["modalities"]},
+            config={"modalities": setting["modalities"], "train": {"contamination": contamination}},
             epochs=epochs or setting["epochs"],
             device=device,
             precision=precision,
