@@ -51,7 +51,7 @@ def _run(
     from tissue_mib.pipeline import score_sections
 
     cohort = out / ("cohort-full" if full else "cohort-small")
-    # reuse the folder only if it holds this cohort (size, seed, generator version), not any older one
+    # reuse the folder only if it holds this cohort (size, seed, contamination, generator version), not any older one
     unseen_dir = cohort / "unseen"
     if not synthetic.is_complete(cohort, small=not full, seed=seed, contamination=contamination):
         shutil.rmtree(unseen_dir, ignore_errors=True)  # written with the cohort's size and seed, or not kept

@@ -40,6 +40,8 @@ def run(monkeypatch, capsys, *args: str) -> tuple[int, str]:
         (["score", "X", "--model", "m", "--smooth", "-1"], "--smooth = -1: must be an integer >= 0"),
         (["score", "X", "--model", "m", "--min-region-spots", "0"], "--min-region-spots = 0: must be an integer >= 1"),
         (["demo", "--epochs", "0"], "--epochs = 0: must be an integer >= 1"),
+        (["demo", "--contamination", "0.5"], "--contamination = 0.5: must be a finite number in [0, 0.5)"),
+        (["demo", "--contamination", "-0.1"], "--contamination = -0.1: must be a finite number in [0, 0.5)"),
         (["demo-data", "--n-jobs", "0"], "--n-jobs = 0: must be an integer >= 1"),
         (["bench", "sim", "--quick", "--seeds", "0,-1"], "--seeds = -1: must be an integer in [0, 4294967295]"),
         (["bench", "sim", "--quick", "--jobs", "0"], "--jobs = 0: must be an integer >= 1"),
